@@ -1,0 +1,202 @@
+"""Public API: validation, defaults and dispatch in front of the registered ops."""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Optional
+
+import torch
+
+from . import ops
+
+FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+VAE_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
+
+
+class InpaintInputs(NamedTuple):
+    """What the inpaint encoders hand on.
+
+    ``pixels``: the gray-filled, centre-cropped image ``(N, x, y, C)`` in the input dtype, or, when
+    a ``vae_dtype`` was given, the VAE's input ``(N, 3, x, y)``: NCHW, ``2p - 1``, that dtype.
+    ``noise_mask``: ``(Bm, 1, x, y)`` float32 of exact 0/1 (batch of the mask, as the seed).
+    """
+
+    pixels: torch.Tensor
+    noise_mask: torch.Tensor
+
+
+def _check_int(value: object, name: str, minimum: Optional[int] = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _check_float_tensor(tensor: object, name: str) -> torch.Tensor:
+    if not isinstance(tensor, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(tensor).__name__}")
+    if tensor.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must be a float16/bfloat16/float32/float64 tensor, got {tensor.dtype}")
+    return tensor
+
+
+def _mask_batch(mask: object, device: Optional[torch.device] = None) -> torch.Tensor:
+    """A MASK ``(B, h, w)``, ``(h, w)`` or ``(B, 1, h, w)`` as ``(B, h, w)``, on ``device``."""
+    mask = _check_float_tensor(mask, "mask")
+    if mask.dim() == 2:
+        mask = mask.unsqueeze(0)
+    elif mask.dim() == 4:
+        if mask.shape[1] != 1:
+            raise ValueError(f"mask of rank 4 must be (B, 1, h, w), got shape {tuple(mask.shape)}")
+        mask = mask.squeeze(1)
+    elif mask.dim() != 3:
+        raise ValueError(f"mask must be (B, h, w), (h, w) or (B, 1, h, w), got shape {tuple(mask.shape)}")
+    if mask.numel() == 0:
+        raise ValueError(f"mask must not be empty, got shape {tuple(mask.shape)}")
+    if device is not None and mask.device != device:
+        mask = mask.to(device, non_blocking=True)
+    return mask
+
+
+def _check_inputs(
+    pixels: object, mask: object, downscale_ratio: object, vae_dtype: object
+) -> tuple[torch.Tensor, torch.Tensor]:
+    pixels = _check_float_tensor(pixels, "pixels")
+    if pixels.dim() != 4:
+        raise ValueError(f"pixels must be an IMAGE (B, H, W, C), got shape {tuple(pixels.shape)}")
+    batch, height, width, channels = pixels.shape
+    if channels < 3:
+        raise ValueError(f"pixels must have at least 3 channels (B, H, W, C), got C={channels}")
+    if batch == 0:
+        raise ValueError("pixels must hold at least one image, got batch 0")
+    ratio = _check_int(downscale_ratio, "downscale_ratio", 1)
+    if height < ratio or width < ratio:
+        raise ValueError(
+            f"pixels of {height}x{width} are smaller than downscale_ratio={ratio}: nothing is left after the crop"
+        )
+    if vae_dtype is not None and vae_dtype not in VAE_DTYPES:
+        raise TypeError(f"vae_dtype must be None, torch.float16, torch.bfloat16 or torch.float32, got {vae_dtype}")
+    mask = _mask_batch(mask, pixels.device)
+    if mask.shape[0] not in (1, batch) and batch != 1:
+        raise ValueError(
+            f"mask batch {mask.shape[0]} does not fit pixels batch {batch}: it must be 1, {batch}, or pixels batch 1"
+        )
+    return pixels, mask
+
+
+def prepare_inpaint(
+    pixels: torch.Tensor,
+    mask: torch.Tensor,
+    grow_mask_by: int = 6,
+    *,
+    downscale_ratio: int = 8,
+    vae_dtype: Optional[torch.dtype] = None,
+) -> InpaintInputs:
+    """ComfyUI "VAE Encode (for Inpainting)" preprocessing in one fused pass.
+
+    The mask is resized to the image (bilinear, ``align_corners=False``), both are centre-cropped to
+    a multiple of ``downscale_ratio``, the rounded mask is grown by a ``grow_mask_by`` box
+    (asymmetric for even sizes, as ComfyUI) into the noise mask, and the pixels under the rounded,
+    ungrown mask are filled with 0.5 gray. Results equal the seed node bit for bit.
+
+    Mask policy: a MASK lives in [0, 1]; NaN counts as 0 and values outside are clamped (the seed
+    would invert pixels under a mask of 2). Runs the Triton kernels on CUDA tensors, and on CPU
+    tensors when ``TRITON_INTERPRET=1``; otherwise the pure-torch reference.
+
+    Shape:
+        - pixels: ``(B, H, W, C)``, C >= 3, any float dtype and strides.
+        - mask: ``(Bm, h, w)``, ``(h, w)`` or ``(Bm, 1, h, w)``, any float dtype, any size, any
+          device (moved to the pixels' device). ``Bm`` is 1, ``B``, or anything when ``B == 1``.
+        - output ``pixels``: ``(N, x, y, C)`` in the input dtype, or ``(N, 3, x, y)`` in
+          ``vae_dtype`` (values ``2p - 1``), with ``N = max(B, Bm)``, ``x = H // r * r``.
+        - output ``noise_mask``: ``(Bm, 1, x, y)`` float32, 0 or 1.
+
+    Raises:
+        TypeError: a non-tensor or non-float input, a non-int ``grow_mask_by``/``downscale_ratio``,
+            a ``vae_dtype`` other than float16/bfloat16/float32.
+        ValueError: a wrong rank, fewer than 3 channels, an empty mask or image, a mask batch that
+            fits neither rule, ``grow_mask_by < 0``, ``downscale_ratio < 1``, an image smaller
+            than the ratio.
+
+    Example:
+        >>> import torch, inpaint_fused as ifd
+        >>> image, mask = torch.rand(1, 64, 72, 3), torch.zeros(1, 64, 72)
+        >>> out = ifd.prepare_inpaint(image, mask, 6, vae_dtype=torch.bfloat16)
+        >>> out.pixels.shape, out.noise_mask.shape
+        (torch.Size([1, 3, 64, 72]), torch.Size([1, 1, 64, 72]))
+    """
+    grow = _check_int(grow_mask_by, "grow_mask_by", 0)
+    pixels, mask = _check_inputs(pixels, mask, downscale_ratio, vae_dtype)
+    return InpaintInputs(*torch.ops.inpaint_fused.prepare_inpaint(pixels, mask, grow, downscale_ratio, vae_dtype))
+
+
+def prepare_inpaint_was(
+    pixels: torch.Tensor,
+    mask: torch.Tensor,
+    mask_offset: int = 6,
+    *,
+    downscale_ratio: int = 8,
+    vae_dtype: Optional[torch.dtype] = None,
+) -> InpaintInputs:
+    """WAS "Inpainting VAE Encode (WAS)" preprocessing in one fused pass.
+
+    As :func:`prepare_inpaint`, but the rounded mask is dilated (``mask_offset > 0``) or eroded
+    (``< 0``) by a symmetric ``2|k| + 1`` box, erosion treating outside the image as masked, and the
+    gray fill uses that modified mask. The seed hard-codes ``downscale_ratio=8``.
+
+    Shape, mask policy and dispatch: as :func:`prepare_inpaint`.
+
+    Raises:
+        TypeError, ValueError: as :func:`prepare_inpaint`; ``mask_offset`` may be any int.
+
+    Example:
+        >>> import torch, inpaint_fused as ifd
+        >>> out = ifd.prepare_inpaint_was(torch.rand(2, 64, 64, 3), torch.rand(1, 32, 32), -4)
+        >>> out.pixels.shape, out.noise_mask.shape
+        (torch.Size([2, 64, 64, 3]), torch.Size([1, 1, 64, 64]))
+    """
+    offset = _check_int(mask_offset, "mask_offset")
+    pixels, mask = _check_inputs(pixels, mask, downscale_ratio, vae_dtype)
+    return InpaintInputs(*torch.ops.inpaint_fused.prepare_inpaint_was(pixels, mask, offset, downscale_ratio, vae_dtype))
+
+
+def grow_mask(mask: torch.Tensor, grow_mask_by: int) -> torch.Tensor:
+    """ComfyUI's growth alone: round, ``grow_mask_by`` box dilation (asymmetric for even sizes).
+
+    Shape:
+        mask ``(B, h, w)``, ``(h, w)`` or ``(B, 1, h, w)`` -> ``(B, h, w)`` float32 0/1.
+
+    Raises:
+        TypeError: non-tensor, non-float mask or non-int ``grow_mask_by``.
+        ValueError: a wrong rank, an empty mask, ``grow_mask_by < 0``.
+
+    Example:
+        >>> import torch, inpaint_fused as ifd
+        >>> m = torch.zeros(1, 9, 9); m[0, 4, 4] = 1
+        >>> int(ifd.grow_mask(m, 3).sum())
+        9
+    """
+    grow = _check_int(grow_mask_by, "grow_mask_by", 0)
+    return torch.ops.inpaint_fused.grow_mask(_mask_batch(mask), grow).squeeze(1)
+
+
+def modify_mask(mask: torch.Tensor, mask_offset: int) -> torch.Tensor:
+    """WAS's signed mask modification alone: ``2|k| + 1`` box dilation (k > 0) or erosion (k < 0).
+
+    Erosion treats outside the image as masked, so a region touching the border keeps that edge.
+
+    Shape:
+        mask ``(B, h, w)``, ``(h, w)`` or ``(B, 1, h, w)`` -> ``(B, h, w)`` float32 0/1.
+
+    Raises:
+        TypeError: non-tensor, non-float mask or non-int ``mask_offset``.
+        ValueError: a wrong rank or an empty mask.
+
+    Example:
+        >>> import torch, inpaint_fused as ifd
+        >>> m = torch.ones(1, 9, 9)
+        >>> int(ifd.modify_mask(m, -2).sum())
+        81
+    """
+    offset = _check_int(mask_offset, "mask_offset")
+    return torch.ops.inpaint_fused.modify_mask(_mask_batch(mask), offset).squeeze(1)

@@ -1,0 +1,234 @@
+"""Registered torch ops (``torch.ops.inpaint_fused.*``) and the launchers behind them.
+
+Each op takes already validated tensors (the public functions in ``inpaint_fused.api`` own
+validation and defaults): pixels ``(B, H, W, C)`` and a mask ``(Bm, h, w)`` on the same device.
+On a device where the kernels run (see ``_backend.uses_triton``) they launch two Triton kernels,
+one without growth; elsewhere they run the reference under the same mask policy.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from typing import NamedTuple, Optional
+
+import torch
+
+from . import _backend, reference
+
+
+class Morphology(NamedTuple):
+    """A box window ``[j - before, j - before + win)`` per pixel, dilating or (``invert``) eroding."""
+
+    win: int
+    before: int
+    invert: bool
+    fill_from_grown: bool
+
+    @property
+    def grows(self) -> bool:
+        return self.win > 1
+
+
+def core_morphology(grow_mask_by: int) -> Morphology:
+    """ComfyUI core: ``g x g`` conv with padding ``ceil((g - 1) / 2)`` cut to size; fill with the ungrown mask."""
+    return Morphology(grow_mask_by, math.ceil((grow_mask_by - 1) / 2) if grow_mask_by > 0 else 0, False, False)
+
+
+def was_morphology(mask_offset: int) -> Morphology:
+    """WAS: symmetric ``(2|k| + 1)`` box, dilation for ``k > 0``, erosion for ``k < 0``; fill with the result."""
+    k = abs(mask_offset)
+    return Morphology(2 * k + 1, k, mask_offset < 0, True)
+
+
+def sanitize_mask(mask: torch.Tensor) -> torch.Tensor:
+    """The mask policy shared by kernels and fallback: NaN counts as 0, values are clamped to [0, 1]."""
+    return torch.nan_to_num(mask, nan=0.0).clamp(0, 1)
+
+
+def _float32(value: float) -> float:
+    # h / W in double then to float32 is the correctly rounded float32 quotient (53 >= 2 * 24 + 2),
+    # which is what PyTorch's upsample kernels compute.
+    return struct.unpack("f", struct.pack("f", value))[0]
+
+
+def _crop_geometry(height: int, width: int, ratio: int) -> tuple[int, int, int, int]:
+    return height // ratio * ratio, width // ratio * ratio, height % ratio // 2, width % ratio // 2
+
+
+def _clip_window(morph: Morphology, x: int, y: int) -> tuple[int, int]:
+    """Window length and lead clipped to the image: a reach past the far edge changes nothing."""
+    reach = max(x, y)
+    before = min(morph.before, reach)
+    after = min(morph.win - 1 - morph.before, reach)
+    return before + after + 1, before
+
+
+def _cdiv(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple
+
+
+def _launch(
+    pixels: Optional[torch.Tensor],
+    mask: torch.Tensor,
+    morph: Morphology,
+    ratio: int,
+    vae_dtype: Optional[torch.dtype],
+) -> tuple[Optional[torch.Tensor], torch.Tensor]:
+    _kernels = _backend.load_kernels()
+    device = mask.device
+    n_masks, h, w = mask.shape
+    if pixels is None:
+        n_pix, height, width, channels = 0, h, w, 0
+    else:
+        n_pix, height, width, channels = pixels.shape
+    x, y, off_h, off_w = _crop_geometry(height, width, ratio)
+    n_out = max(n_pix, n_masks)
+    same_size = (h, w) == (height, width)
+    scale_h, scale_w = _float32(h / height), _float32(w / width)
+    noise = torch.empty((n_masks, 1, x, y), dtype=torch.float32, device=device)
+    interpreted = device.type != "cuda"
+
+    grows = morph.grows
+    win, before = _clip_window(morph, x, y) if grows else (1, 0)
+    if grows:
+        scratch = torch.empty((n_masks, x, y), dtype=torch.uint8, device=device)
+        block_h, block_w = (32, 64) if interpreted else (8, 128)
+        _kernels._box_rows_kernel[(n_masks, _cdiv(x, block_h))](
+            mask, scratch, mask.stride(0), mask.stride(1), mask.stride(2), h, w, x, y, off_h, off_w,
+            scale_h, scale_w, win, before,
+            INVERT=morph.invert, KEEP_BASE=not morph.fill_from_grown, SAME_SIZE=same_size,
+            BLOCK_H=block_h, BLOCK_W=block_w, **({} if interpreted else {"num_warps": 4}),
+        )
+    else:
+        scratch = noise
+
+    if pixels is None:
+        out = None
+        pix_args = (noise, 0, 0, 0, 0)
+        out_args = (noise, 0, 0, 0, 0)
+    else:
+        pix_args = (pixels, *pixels.stride())
+        if vae_dtype is None:
+            out = torch.empty((n_out, x, y, channels), dtype=pixels.dtype, device=device)
+            out_args = (out, *out.stride())
+        else:
+            out = torch.empty((n_out, 3, x, y), dtype=vae_dtype, device=device)
+            s_b, s_c, s_h, s_w = out.stride()
+            out_args = (out, s_b, s_h, s_w, s_c)
+
+    block_h, block_w = (32, 64) if interpreted else (8, 128)
+    n_col = _cdiv(y, block_w)
+    chunks = max(1, min(_cdiv(x, block_h), _backend.target_programs(device) // max(1, n_out * n_col)))
+    rows_per_program = _round_up(_cdiv(x, chunks), block_h)
+    if grows:
+        # Each run of rows first sums `win` rows of scratch; keep that warm-up under about half the run.
+        rows_per_program = max(rows_per_program, min(_round_up(win // 2, block_h), _round_up(x, block_h)))
+    grid = (n_out, _cdiv(x, rows_per_program), n_col)
+    _kernels._inpaint_fill_kernel[grid](
+        pix_args[0], mask, scratch, noise, out_args[0],
+        *pix_args[1:], mask.stride(0), mask.stride(1), mask.stride(2), *out_args[1:],
+        n_pix, n_masks, h, w, x, y, channels, off_h, off_w, scale_h, scale_w, win, before,
+        rows_per_program,
+        GROW=grows, INVERT=morph.invert, FILL_FROM_GROWN=morph.fill_from_grown,
+        HAS_PIXELS=pixels is not None, VAE_OUT=vae_dtype is not None, SAME_SIZE=same_size,
+        BLOCK_H=block_h, BLOCK_W=block_w, **({} if interpreted else {"num_warps": 4}),
+    )
+    return out, noise
+
+
+def _reference_prepare(
+    pixels: torch.Tensor,
+    mask: torch.Tensor,
+    morph_value: int,
+    ratio: int,
+    vae_dtype: Optional[torch.dtype],
+    was: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    mask = sanitize_mask(mask)
+    if pixels.shape[0] == 1 and mask.shape[0] > 1:
+        pixels = pixels.expand(mask.shape[0], -1, -1, -1)
+    encode = reference.was_vae_encode_for_inpaint if was else reference.vae_encode_for_inpaint
+    out, noise = encode(pixels, mask, morph_value, ratio)
+    out = out.contiguous() if vae_dtype is None else reference.vae_input(out, vae_dtype).contiguous()
+    return out, noise.to(torch.float32).contiguous()
+
+
+def _prepare(pixels, mask, morph_value, ratio, vae_dtype, was):
+    if not _backend.uses_triton(pixels.device):
+        return _reference_prepare(pixels, mask, morph_value, ratio, vae_dtype, was)
+    morph = was_morphology(morph_value) if was else core_morphology(morph_value)
+    return _launch(pixels, mask, morph, ratio, vae_dtype)
+
+
+def _prepare_fake(pixels, mask, ratio, vae_dtype):
+    n_pix, height, width, channels = pixels.shape
+    n_out = max(n_pix, mask.shape[0])
+    x, y = height // ratio * ratio, width // ratio * ratio
+    if vae_dtype is None:
+        out = pixels.new_empty((n_out, x, y, channels))
+    else:
+        out = pixels.new_empty((n_out, 3, x, y), dtype=vae_dtype)
+    return out, pixels.new_empty((mask.shape[0], 1, x, y), dtype=torch.float32)
+
+
+@torch.library.custom_op("inpaint_fused::prepare_inpaint", mutates_args=())
+def prepare_inpaint_op(
+    pixels: torch.Tensor, mask: torch.Tensor, grow_mask_by: int, downscale_ratio: int, vae_dtype: Optional[torch.dtype]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """ComfyUI core preprocessing: ``(pixels or VAE input, noise mask (Bm, 1, x, y))``."""
+    return _prepare(pixels, mask, grow_mask_by, downscale_ratio, vae_dtype, was=False)
+
+
+@prepare_inpaint_op.register_fake
+def _(pixels, mask, grow_mask_by, downscale_ratio, vae_dtype):
+    return _prepare_fake(pixels, mask, downscale_ratio, vae_dtype)
+
+
+@torch.library.custom_op("inpaint_fused::prepare_inpaint_was", mutates_args=())
+def prepare_inpaint_was_op(
+    pixels: torch.Tensor, mask: torch.Tensor, mask_offset: int, downscale_ratio: int, vae_dtype: Optional[torch.dtype]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """WAS preprocessing: ``(pixels or VAE input, noise mask (Bm, 1, x, y))``."""
+    return _prepare(pixels, mask, mask_offset, downscale_ratio, vae_dtype, was=True)
+
+
+@prepare_inpaint_was_op.register_fake
+def _(pixels, mask, mask_offset, downscale_ratio, vae_dtype):
+    return _prepare_fake(pixels, mask, downscale_ratio, vae_dtype)
+
+
+def _modify(mask: torch.Tensor, value: int, was: bool) -> torch.Tensor:
+    if not _backend.uses_triton(mask.device):
+        flat = sanitize_mask(mask).unsqueeze(1)
+        h, w = mask.shape[-2:]
+        grown = reference.was_modify_mask(flat, value) if was else reference.grow_mask(flat, value)
+        return grown[:, :, :h, :w].round().to(torch.float32).contiguous()
+    morph = was_morphology(value) if was else core_morphology(value)
+    return _launch(None, mask, morph, 1, None)[1]
+
+
+@torch.library.custom_op("inpaint_fused::grow_mask", mutates_args=())
+def grow_mask_op(mask: torch.Tensor, grow_mask_by: int) -> torch.Tensor:
+    """ComfyUI core growth of a ``(Bm, h, w)`` mask at its own size: ``(Bm, 1, h, w)`` float32 0/1."""
+    return _modify(mask, grow_mask_by, was=False)
+
+
+@grow_mask_op.register_fake
+def _(mask, grow_mask_by):
+    return mask.new_empty((mask.shape[0], 1, mask.shape[1], mask.shape[2]), dtype=torch.float32)
+
+
+@torch.library.custom_op("inpaint_fused::modify_mask", mutates_args=())
+def modify_mask_op(mask: torch.Tensor, mask_offset: int) -> torch.Tensor:
+    """WAS signed dilation/erosion of a ``(Bm, h, w)`` mask at its own size: ``(Bm, 1, h, w)`` float32 0/1."""
+    return _modify(mask, mask_offset, was=True)
+
+
+@modify_mask_op.register_fake
+def _(mask, mask_offset):
+    return mask.new_empty((mask.shape[0], 1, mask.shape[1], mask.shape[2]), dtype=torch.float32)

@@ -1,0 +1,9 @@
+"""Triton device code of inpaint-fused, installed as ``inpaint_fused._kernels``.
+
+Imports ``triton`` and nothing from the package; launchers live in ``inpaint_fused.ops``.
+"""
+
+from .fill import _inpaint_fill_kernel
+from .morphology import _box_rows_kernel
+
+__all__ = ["_box_rows_kernel", "_inpaint_fill_kernel"]

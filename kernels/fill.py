@@ -1,0 +1,143 @@
+"""Pass B: vertical box pass, noise mask, gray fill and the write of the VAE's input."""
+
+import triton
+import triton.language as tl
+
+from .common import _round_to, _rounded_mask
+
+
+@triton.jit
+def _grown_rows(scratch_ptr, rows, cols, x, y):
+    """Bit 0 of the horizontal-pass scratch at ``rows`` x ``cols``; 0 outside the image."""
+    ok = (rows >= 0) & (rows < x) & (cols < y)
+    v = tl.load(scratch_ptr + rows.to(tl.int64) * y + cols, mask=ok, other=0)
+    return (v & 1).to(tl.int32)
+
+
+@triton.jit
+def _inpaint_fill_kernel(
+    pix_ptr,
+    mask_ptr,
+    scratch_ptr,
+    noise_ptr,
+    out_ptr,
+    stride_pb,
+    stride_ph,
+    stride_pw,
+    stride_pc,
+    stride_mb,
+    stride_mh,
+    stride_mw,
+    stride_ob,
+    stride_oh,
+    stride_ow,
+    stride_oc,
+    n_pix,
+    n_masks,
+    h,
+    w,
+    x,
+    y,
+    channels,
+    off_h,
+    off_w,
+    scale_h,
+    scale_w,
+    win,
+    before,
+    rows_per_program,
+    GROW: tl.constexpr,
+    INVERT: tl.constexpr,
+    FILL_FROM_GROWN: tl.constexpr,
+    HAS_PIXELS: tl.constexpr,
+    VAE_OUT: tl.constexpr,
+    SAME_SIZE: tl.constexpr,
+    BLOCK_H: tl.constexpr,
+    BLOCK_W: tl.constexpr,
+):
+    """Everything after the horizontal pass, for one output image, one column strip, a run of rows.
+
+    Noise mask (``GROW``): the vertical half of the box, ``count > 0`` (dilation) or
+    ``count == 0`` of the inverted mask (erosion, outside the image counts as masked), with the
+    same radius-independent running count as the horizontal pass, here down the rows: each tile
+    reads the scratch at ``rows - before`` and ``rows - before + win`` and a per-column count
+    carries between tiles. Without ``GROW`` the noise mask is the rounded resized mask itself.
+
+    Gray fill, exactly as the seed's three in-place ops in the pixel dtype: ``t = p - 0.5``,
+    ``t * m`` with ``m = 1 - fill`` (0 or 1, so exact), ``+ 0.5``; each rounded to the pixel
+    dtype. ``fill`` is the grown mask (WAS) or the ungrown one (core, scratch bit 1). With
+    ``VAE_OUT`` the result goes on through ``2p - 1`` (rounded to the pixel dtype) into an NCHW
+    tensor of the VAE dtype, alpha dropped; otherwise channels 3.. are copied through.
+
+    Per pixel it reads the image once (C values), the scratch three times (1 byte each, mostly
+    from cache) and writes the output plus 4 bytes of noise mask for programs of a mask's batch.
+    Programs split rows as well as columns so that batch 1 fills the GPU; each run of rows pays a
+    ``win``-row warm-up of 1-byte reads.
+    """
+    nb = tl.program_id(0).to(tl.int64)
+    r_start = tl.program_id(1) * rows_per_program
+    cols = tl.program_id(2) * BLOCK_W + tl.arange(0, BLOCK_W)[None, :]
+    col_ok = cols < y
+    bm = tl.where(n_masks > 1, nb, 0)
+    mask_ptr += bm * stride_mb
+    scratch_ptr += bm * x * y
+    noise_ptr += bm * x * y
+    r_end = tl.minimum(r_start + rows_per_program, x)
+    # Only the programs of the mask's own batch write the noise mask: (Bm, 1, x, y), not repeated.
+    noise_end = tl.where(nb < n_masks, r_end, 0)
+    t = tl.arange(0, BLOCK_H)[:, None]
+
+    z = tl.zeros([BLOCK_W], dtype=tl.int32)
+    if GROW:
+        for i0 in range(0, win, BLOCK_H):
+            rows = r_start - before + i0 + t
+            seg = _grown_rows(scratch_ptr, rows, cols, tl.minimum(x, r_start - before + win), y)
+            z += tl.sum(seg, axis=0)
+
+    for r0 in range(r_start, r_end, BLOCK_H):
+        rows = r0 + t
+        ok = (rows < r_end) & col_ok
+        if GROW:
+            leaving = _grown_rows(scratch_ptr, rows - before, cols, x, y)
+            entering = _grown_rows(scratch_ptr, rows - before + win, cols, x, y)
+            count = (
+                z[None, :]
+                + (tl.cumsum(entering, axis=0) - entering)
+                - (tl.cumsum(leaving, axis=0) - leaving)
+            )
+            z += tl.sum(entering, axis=0) - tl.sum(leaving, axis=0)
+            if INVERT:
+                grown = (count == 0).to(tl.int32)
+            else:
+                grown = (count > 0).to(tl.int32)
+            if FILL_FROM_GROWN:
+                fill = grown
+            else:
+                base = tl.load(scratch_ptr + rows.to(tl.int64) * y + cols, mask=ok, other=0)
+                fill = ((base >> 1) & 1).to(tl.int32)
+        else:
+            grown = _rounded_mask(
+                mask_ptr, stride_mh, stride_mw, h, w, rows, cols, ok, off_h, off_w, scale_h, scale_w,
+                SAME_SIZE,
+            )
+            fill = grown
+        tl.store(noise_ptr + rows.to(tl.int64) * y + cols, grown.to(tl.float32), mask=(rows < noise_end) & col_ok)
+
+        if HAS_PIXELS:
+            bp = tl.where(n_pix > 1, nb, 0)
+            pix = pix_ptr + bp * stride_pb + (rows + off_h).to(tl.int64) * stride_ph + (cols + off_w) * stride_pw
+            out = out_ptr + nb * stride_ob + rows.to(tl.int64) * stride_oh + cols * stride_ow
+            pix_dtype: tl.constexpr = pix_ptr.dtype.element_ty
+            compute_dtype: tl.constexpr = tl.float64 if pix_dtype == tl.float64 else tl.float32
+            keep = (1 - fill).to(compute_dtype)
+            for c in tl.static_range(3):
+                p = tl.load(pix + c * stride_pc, mask=ok, other=0.0).to(compute_dtype)
+                shifted = _round_to(p - 0.5, pix_dtype)
+                filled = _round_to(shifted * keep + 0.5, pix_dtype)
+                if VAE_OUT:
+                    filled = _round_to(filled * 2.0 - 1.0, pix_dtype)
+                    filled = _round_to(filled, out_ptr.dtype.element_ty)
+                tl.store(out + c * stride_oc, filled.to(out_ptr.dtype.element_ty), mask=ok)
+            if not VAE_OUT:
+                for c in range(3, channels):
+                    tl.store(out + c * stride_oc, tl.load(pix + c * stride_pc, mask=ok), mask=ok)

@@ -1,0 +1,103 @@
+"""Pass A of a grown mask: the horizontal half of a separable box dilation, O(1) per pixel."""
+
+import triton
+import triton.language as tl
+
+from .common import _rounded_mask
+
+
+@triton.jit
+def _binary_row_segment(
+    mask_ptr, stride_mh, stride_mw, h, w, rows, row_ok, cols, y, off_h, off_w, scale_h, scale_w,
+    INVERT: tl.constexpr, SAME_SIZE: tl.constexpr,
+):
+    """The rounded mask (inverted for erosion) at ``cols``; 0 outside ``[0, y)``."""
+    ok = row_ok & (cols >= 0) & (cols < y)
+    bit = _rounded_mask(
+        mask_ptr, stride_mh, stride_mw, h, w, rows, cols, ok, off_h, off_w, scale_h, scale_w, SAME_SIZE
+    )
+    if INVERT:
+        bit = 1 - bit
+    return tl.where(ok, bit, 0)
+
+
+@triton.jit
+def _box_rows_kernel(
+    mask_ptr,
+    scratch_ptr,
+    stride_mb,
+    stride_mh,
+    stride_mw,
+    h,
+    w,
+    x,
+    y,
+    off_h,
+    off_w,
+    scale_h,
+    scale_w,
+    win,
+    before,
+    INVERT: tl.constexpr,
+    KEEP_BASE: tl.constexpr,
+    SAME_SIZE: tl.constexpr,
+    BLOCK_H: tl.constexpr,
+    BLOCK_W: tl.constexpr,
+):
+    """Horizontal box dilation of the rounded mask into a uint8 scratch ``(Bm, x, y)``.
+
+    For output column ``j`` the window is columns ``[j - before, j - before + win)``; bit 0 of the
+    scratch is 1 when any (inverted, for erosion) mask bit in it is set. Bit 1 keeps the rounded
+    mask itself when ``KEEP_BASE`` (the core node fills with the ungrown mask).
+
+    The window count is radius-independent: with ``a = j0 - before`` the start of a tile's first
+    window, ``count(t) = Z + exclusive_cumsum(Y)(t) - exclusive_cumsum(X)(t)`` where ``X`` holds
+    the bits at ``a + t``, ``Y`` those at ``a + win + t`` and ``Z`` the count of the window at
+    ``a``; ``Z`` then advances by ``sum(Y) - sum(X)``. Two tile-wide cumsums per tile whatever
+    ``win`` is, no shifts of register vectors, no halo.
+
+    One program owns ``BLOCK_H`` rows of one mask and walks them left to right. Reads the mask
+    (twice, the second read ``win`` columns behind, from cache), writes 1 byte per pixel.
+    """
+    bm = tl.program_id(0).to(tl.int64)
+    rows = tl.program_id(1) * BLOCK_H + tl.arange(0, BLOCK_H)[:, None]
+    row_ok = rows < x
+    mask_ptr += bm * stride_mb
+    scratch_ptr += bm * x * y
+    t = tl.arange(0, BLOCK_W)[None, :]
+
+    # Count of the first window, columns [-before, win - before): only the in-image ones count.
+    z = tl.zeros([BLOCK_H], dtype=tl.int32)
+    for c0 in range(0, win - before, BLOCK_W):
+        cols = c0 + t
+        seg = _binary_row_segment(
+            mask_ptr, stride_mh, stride_mw, h, w, rows, row_ok, cols, tl.minimum(y, win - before),
+            off_h, off_w, scale_h, scale_w, INVERT, SAME_SIZE,
+        )
+        z += tl.sum(seg, axis=1)
+
+    for j0 in range(0, y, BLOCK_W):
+        leaving = _binary_row_segment(
+            mask_ptr, stride_mh, stride_mw, h, w, rows, row_ok, j0 - before + t, y,
+            off_h, off_w, scale_h, scale_w, INVERT, SAME_SIZE,
+        )
+        entering = _binary_row_segment(
+            mask_ptr, stride_mh, stride_mw, h, w, rows, row_ok, j0 - before + win + t, y,
+            off_h, off_w, scale_h, scale_w, INVERT, SAME_SIZE,
+        )
+        count = (
+            z[:, None]
+            + (tl.cumsum(entering, axis=1) - entering)
+            - (tl.cumsum(leaving, axis=1) - leaving)
+        )
+        out = (count > 0).to(tl.int32)
+        cols = j0 + t
+        ok = row_ok & (cols < y)
+        if KEEP_BASE:
+            base = _rounded_mask(
+                mask_ptr, stride_mh, stride_mw, h, w, rows, cols, ok, off_h, off_w, scale_h, scale_w,
+                SAME_SIZE,
+            )
+            out = out | (base << 1)
+        tl.store(scratch_ptr + rows.to(tl.int64) * y + cols, out.to(tl.uint8), mask=ok)
+        z += tl.sum(entering, axis=1) - tl.sum(leaving, axis=1)

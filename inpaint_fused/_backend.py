@@ -11,7 +11,15 @@ from pathlib import Path
 
 import torch
 
-HAS_TRITON = importlib.util.find_spec("triton") is not None
+
+def _find_triton() -> bool:
+    try:
+        return importlib.util.find_spec("triton") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+HAS_TRITON = _find_triton()
 
 
 def interpreting() -> bool:
@@ -32,7 +40,7 @@ def uses_triton(device: torch.device) -> bool:
     return device.type == "cpu" and interpreting()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def multiprocessor_count(device_index: int) -> int:
     return torch.cuda.get_device_properties(device_index).multi_processor_count
 

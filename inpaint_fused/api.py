@@ -6,8 +6,6 @@ from typing import NamedTuple, Optional
 
 import torch
 
-from . import ops
-
 FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 VAE_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
 

@@ -18,7 +18,9 @@ DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 def pytest_collection_modifyitems(config, items):
     if torch.cuda.is_available():
         return
-    skip = pytest.mark.skip(reason="needs a CUDA device; on a CPU-only machine the kernels run under the interpreter in the other tests")
+    skip = pytest.mark.skip(
+        reason="needs a CUDA device; on a CPU-only machine the kernels run under the interpreter in the other tests"
+    )
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)

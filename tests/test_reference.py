@@ -93,7 +93,8 @@ def test_round_half_to_even_at_exactly_one_half():
 
 def test_unmasked_pixels_still_go_through_the_arithmetic():
     tiny = 1e-9  # (tiny - 0.5) rounds to -0.5 in float32, and + 0.5 gives exactly 0
-    pixels = torch.tensor([tiny, 0.3, 0.7, 1.0], dtype=torch.float32).repeat(8, 2).reshape(1, 8, 8, 1).repeat(1, 1, 1, 3)
+    values = torch.tensor([tiny, 0.3, 0.7, 1.0], dtype=torch.float32)
+    pixels = values.repeat(8, 2).reshape(1, 8, 8, 1).repeat(1, 1, 1, 3)
     out, _ = reference.vae_encode_for_inpaint(pixels, torch.zeros(1, 8, 8), 0)
     assert out[0, 0, 0, 0].item() == 0.0
     expected = (pixels - 0.5) * 1.0 + 0.5

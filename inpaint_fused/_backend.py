@@ -45,12 +45,6 @@ def multiprocessor_count(device_index: int) -> int:
     return torch.cuda.get_device_properties(device_index).multi_processor_count
 
 
-def target_programs(device: torch.device) -> int:
-    """How many programs fill the device: a few per SM on a GPU; the interpreter runs them one by one."""
-    if device.type == "cuda":
-        return 4 * multiprocessor_count(device.index if device.index is not None else torch.cuda.current_device())
-    return 1
-
 
 def load_kernels():
     """``inpaint_fused._kernels``: installed from ``kernels/``, or read from the source tree beside the package.

@@ -6,8 +6,26 @@ from typing import NamedTuple, Optional
 
 import torch
 
+from . import ops
+
 FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 VAE_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
+
+
+def _prepare_core(pixels, mask, grow, ratio, vae_dtype):
+    return ops.prepare(pixels, mask, grow, ratio, vae_dtype, was=False)
+
+
+def _prepare_was(pixels, mask, offset, ratio, vae_dtype):
+    return ops.prepare(pixels, mask, offset, ratio, vae_dtype, was=True)
+
+
+def _grow(mask, grow):
+    return ops.modify(mask, grow, was=False)
+
+
+def _modify_was(mask, offset):
+    return ops.modify(mask, offset, was=True)
 
 
 class InpaintInputs(NamedTuple):
@@ -20,6 +38,17 @@ class InpaintInputs(NamedTuple):
 
     pixels: torch.Tensor
     noise_mask: torch.Tensor
+
+
+def _call(op, implementation, *args):
+    """Run an op: eagerly its implementation, traced (torch.compile, export, fake tensors) the registered op.
+
+    A Python custom op's round trip through the dispatcher costs tens of microseconds of host
+    time, more than the kernels take for one image; eager calls on plain tensors skip it.
+    """
+    if torch.compiler.is_compiling() or any(type(a) is not torch.Tensor for a in args if isinstance(a, torch.Tensor)):
+        return op(*args)
+    return implementation(*args)
 
 
 def _check_int(value: object, name: str, minimum: Optional[int] = None) -> int:
@@ -125,7 +154,9 @@ def prepare_inpaint(
     """
     grow = _check_int(grow_mask_by, "grow_mask_by", 0)
     pixels, mask = _check_inputs(pixels, mask, downscale_ratio, vae_dtype)
-    return InpaintInputs(*torch.ops.inpaint_fused.prepare_inpaint(pixels, mask, grow, downscale_ratio, vae_dtype))
+    return InpaintInputs(
+        *_call(torch.ops.inpaint_fused.prepare_inpaint, _prepare_core, pixels, mask, grow, downscale_ratio, vae_dtype)
+    )
 
 
 def prepare_inpaint_was(
@@ -155,7 +186,11 @@ def prepare_inpaint_was(
     """
     offset = _check_int(mask_offset, "mask_offset")
     pixels, mask = _check_inputs(pixels, mask, downscale_ratio, vae_dtype)
-    return InpaintInputs(*torch.ops.inpaint_fused.prepare_inpaint_was(pixels, mask, offset, downscale_ratio, vae_dtype))
+    return InpaintInputs(
+        *_call(
+            torch.ops.inpaint_fused.prepare_inpaint_was, _prepare_was, pixels, mask, offset, downscale_ratio, vae_dtype
+        )
+    )
 
 
 def grow_mask(mask: torch.Tensor, grow_mask_by: int) -> torch.Tensor:
@@ -175,7 +210,7 @@ def grow_mask(mask: torch.Tensor, grow_mask_by: int) -> torch.Tensor:
         9
     """
     grow = _check_int(grow_mask_by, "grow_mask_by", 0)
-    return torch.ops.inpaint_fused.grow_mask(_mask_batch(mask), grow).squeeze(1)
+    return _call(torch.ops.inpaint_fused.grow_mask, _grow, _mask_batch(mask), grow).squeeze(1)
 
 
 def modify_mask(mask: torch.Tensor, mask_offset: int) -> torch.Tensor:
@@ -197,4 +232,4 @@ def modify_mask(mask: torch.Tensor, mask_offset: int) -> torch.Tensor:
         81
     """
     offset = _check_int(mask_offset, "mask_offset")
-    return torch.ops.inpaint_fused.modify_mask(_mask_batch(mask), offset).squeeze(1)
+    return _call(torch.ops.inpaint_fused.modify_mask, _modify_was, _mask_batch(mask), offset).squeeze(1)

@@ -30,6 +30,23 @@ class Morphology(NamedTuple):
         return self.win > 1
 
 
+class LaunchConfig(NamedTuple):
+    """Tile shapes and warps of the two passes, and how many programs per SM the fill pass aims for."""
+
+    rows_block_h: int
+    rows_block_w: int
+    rows_warps: int
+    fill_block_h: int
+    fill_block_w: int
+    fill_warps: int
+    programs_per_sm: int
+
+
+GPU_CONFIG = LaunchConfig(8, 128, 4, 8, 128, 4, 4)
+# The interpreter runs programs one by one in numpy: fewer, larger tiles are faster there.
+INTERPRETER_CONFIG = LaunchConfig(32, 64, 1, 32, 64, 1, 1)
+
+
 def core_morphology(grow_mask_by: int) -> Morphology:
     """ComfyUI core: ``g x g`` conv with padding ``ceil((g - 1) / 2)`` cut to size; fill with the ungrown mask."""
     return Morphology(grow_mask_by, math.ceil((grow_mask_by - 1) / 2) if grow_mask_by > 0 else 0, False, False)
@@ -72,6 +89,23 @@ def _round_up(value: int, multiple: int) -> int:
     return -(-value // multiple) * multiple
 
 
+def _run_length(extent: int, block: int, runs_wanted: int, win: int) -> int:
+    """Length of the run of rows (or columns) one program walks: enough runs to fill the device,
+    but each at least about half the window, whose count every run first sums."""
+    runs = max(1, min(_cdiv(extent, block), runs_wanted))
+    length = _round_up(_cdiv(extent, runs), block)
+    return max(length, min(_round_up(win // 2, block), _round_up(extent, block)))
+
+
+def _check_index_range(tensor: torch.Tensor, name: str) -> None:
+    span = sum((size - 1) * abs(stride) for size, stride in zip(tensor.shape[1:], tensor.stride()[1:], strict=True))
+    if span >= 2**31:
+        raise ValueError(
+            f"{name}: one image of shape {tuple(tensor.shape[1:])} spans {span} elements; the kernels index "
+            "inside an image with 32 bits (up to 2**31 elements)"
+        )
+
+
 def _launch(
     pixels: Optional[torch.Tensor],
     mask: torch.Tensor,
@@ -80,6 +114,9 @@ def _launch(
     vae_dtype: Optional[torch.dtype],
 ) -> tuple[Optional[torch.Tensor], torch.Tensor]:
     _kernels = _backend.load_kernels()
+    _check_index_range(mask, "mask")
+    if pixels is not None:
+        _check_index_range(pixels, "pixels")
     device = mask.device
     n_masks, h, w = mask.shape
     if pixels is None:
@@ -91,18 +128,23 @@ def _launch(
     same_size = (h, w) == (height, width)
     scale_h, scale_w = _float32(h / height), _float32(w / width)
     noise = torch.empty((n_masks, 1, x, y), dtype=torch.float32, device=device)
-    interpreted = device.type != "cuda"
+    gpu = device.type == "cuda"
+    config = GPU_CONFIG if gpu else INTERPRETER_CONFIG
+    warps = (lambda n: {"num_warps": n}) if gpu else (lambda n: {})
 
     grows = morph.grows
     win, before = _clip_window(morph, x, y) if grows else (1, 0)
+    target = config.programs_per_sm * _backend.multiprocessor_count(device.index) if gpu else 1
     if grows:
         scratch = torch.empty((n_masks, x, y), dtype=torch.uint8, device=device)
-        block_h, block_w = (32, 64) if interpreted else (8, 128)
-        _kernels._box_rows_kernel[(n_masks, _cdiv(x, block_h))](
+        block_h, block_w = config.rows_block_h, config.rows_block_w
+        row_blocks = _cdiv(x, block_h)
+        cols_per_program = _run_length(y, block_w, target // max(1, n_masks * row_blocks), win)
+        _kernels._box_rows_kernel[(n_masks, row_blocks, _cdiv(y, cols_per_program))](
             mask, scratch, mask.stride(0), mask.stride(1), mask.stride(2), h, w, x, y, off_h, off_w,
-            scale_h, scale_w, win, before,
+            scale_h, scale_w, win, before, cols_per_program,
             INVERT=morph.invert, KEEP_BASE=not morph.fill_from_grown, SAME_SIZE=same_size,
-            BLOCK_H=block_h, BLOCK_W=block_w, **({} if interpreted else {"num_warps": 4}),
+            BLOCK_H=block_h, BLOCK_W=block_w, **warps(config.rows_warps),
         )
     else:
         scratch = noise
@@ -121,13 +163,9 @@ def _launch(
             s_b, s_c, s_h, s_w = out.stride()
             out_args = (out, s_b, s_h, s_w, s_c)
 
-    block_h, block_w = (32, 64) if interpreted else (8, 128)
+    block_h, block_w = config.fill_block_h, config.fill_block_w
     n_col = _cdiv(y, block_w)
-    chunks = max(1, min(_cdiv(x, block_h), _backend.target_programs(device) // max(1, n_out * n_col)))
-    rows_per_program = _round_up(_cdiv(x, chunks), block_h)
-    if grows:
-        # Each run of rows first sums `win` rows of scratch; keep that warm-up under about half the run.
-        rows_per_program = max(rows_per_program, min(_round_up(win // 2, block_h), _round_up(x, block_h)))
+    rows_per_program = _run_length(x, block_h, target // max(1, n_out * n_col), win if grows else 0)
     grid = (n_out, _cdiv(x, rows_per_program), n_col)
     _kernels._inpaint_fill_kernel[grid](
         pix_args[0], mask, scratch, noise, out_args[0],
@@ -136,7 +174,7 @@ def _launch(
         rows_per_program,
         GROW=grows, INVERT=morph.invert, FILL_FROM_GROWN=morph.fill_from_grown,
         HAS_PIXELS=pixels is not None, VAE_OUT=vae_dtype is not None, SAME_SIZE=same_size,
-        BLOCK_H=block_h, BLOCK_W=block_w, **({} if interpreted else {"num_warps": 4}),
+        BLOCK_H=block_h, BLOCK_W=block_w, **warps(config.fill_warps),
     )
     return out, noise
 
@@ -158,7 +196,10 @@ def _reference_prepare(
     return out, noise.to(torch.float32).contiguous()
 
 
-def _prepare(pixels, mask, morph_value, ratio, vae_dtype, was):
+def prepare(
+    pixels: torch.Tensor, mask: torch.Tensor, morph_value: int, ratio: int, vae_dtype: Optional[torch.dtype], was: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The implementation behind ``prepare_inpaint`` (``was=False``) and ``prepare_inpaint_was``."""
     if not _backend.uses_triton(pixels.device):
         return _reference_prepare(pixels, mask, morph_value, ratio, vae_dtype, was)
     morph = was_morphology(morph_value) if was else core_morphology(morph_value)
@@ -181,7 +222,7 @@ def prepare_inpaint_op(
     pixels: torch.Tensor, mask: torch.Tensor, grow_mask_by: int, downscale_ratio: int, vae_dtype: Optional[torch.dtype]
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """ComfyUI core preprocessing: ``(pixels or VAE input, noise mask (Bm, 1, x, y))``."""
-    return _prepare(pixels, mask, grow_mask_by, downscale_ratio, vae_dtype, was=False)
+    return prepare(pixels, mask, grow_mask_by, downscale_ratio, vae_dtype, was=False)
 
 
 @prepare_inpaint_op.register_fake
@@ -194,7 +235,7 @@ def prepare_inpaint_was_op(
     pixels: torch.Tensor, mask: torch.Tensor, mask_offset: int, downscale_ratio: int, vae_dtype: Optional[torch.dtype]
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """WAS preprocessing: ``(pixels or VAE input, noise mask (Bm, 1, x, y))``."""
-    return _prepare(pixels, mask, mask_offset, downscale_ratio, vae_dtype, was=True)
+    return prepare(pixels, mask, mask_offset, downscale_ratio, vae_dtype, was=True)
 
 
 @prepare_inpaint_was_op.register_fake
@@ -202,7 +243,8 @@ def _(pixels, mask, mask_offset, downscale_ratio, vae_dtype):
     return _prepare_fake(pixels, mask, downscale_ratio, vae_dtype)
 
 
-def _modify(mask: torch.Tensor, value: int, was: bool) -> torch.Tensor:
+def modify(mask: torch.Tensor, value: int, was: bool) -> torch.Tensor:
+    """The implementation behind ``grow_mask`` (``was=False``) and ``modify_mask``: ``(Bm, 1, h, w)``."""
     if not _backend.uses_triton(mask.device):
         flat = sanitize_mask(mask).unsqueeze(1)
         h, w = mask.shape[-2:]
@@ -215,7 +257,7 @@ def _modify(mask: torch.Tensor, value: int, was: bool) -> torch.Tensor:
 @torch.library.custom_op("inpaint_fused::grow_mask", mutates_args=())
 def grow_mask_op(mask: torch.Tensor, grow_mask_by: int) -> torch.Tensor:
     """ComfyUI core growth of a ``(Bm, h, w)`` mask at its own size: ``(Bm, 1, h, w)`` float32 0/1."""
-    return _modify(mask, grow_mask_by, was=False)
+    return modify(mask, grow_mask_by, was=False)
 
 
 @grow_mask_op.register_fake
@@ -226,7 +268,7 @@ def _(mask, grow_mask_by):
 @torch.library.custom_op("inpaint_fused::modify_mask", mutates_args=())
 def modify_mask_op(mask: torch.Tensor, mask_offset: int) -> torch.Tensor:
     """WAS signed dilation/erosion of a ``(Bm, h, w)`` mask at its own size: ``(Bm, 1, h, w)`` float32 0/1."""
-    return _modify(mask, mask_offset, was=True)
+    return modify(mask, mask_offset, was=True)
 
 
 @modify_mask_op.register_fake

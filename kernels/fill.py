@@ -7,10 +7,10 @@ from .common import _round_to, _rounded_mask
 
 
 @triton.jit
-def _grown_rows(scratch_ptr, rows, cols, x, y):
-    """Bit 0 of the horizontal-pass scratch at ``rows`` x ``cols``; 0 outside the image."""
-    ok = (rows >= 0) & (rows < x) & (cols < y)
-    v = tl.load(scratch_ptr + rows.to(tl.int64) * y + cols, mask=ok, other=0)
+def _grown_rows(scratch_ptr, rows, cols, limit, y):
+    """Bit 0 of the horizontal-pass scratch at ``rows`` x ``cols``; 0 outside rows ``[0, limit)``."""
+    ok = (rows >= 0) & (rows < limit) & (cols < y)
+    v = tl.load(scratch_ptr + rows * y + cols, mask=ok, other=0)
     return (v & 1).to(tl.int32)
 
 
@@ -72,7 +72,8 @@ def _inpaint_fill_kernel(
     Per pixel it reads the image once (C values), the scratch three times (1 byte each, mostly
     from cache) and writes the output plus 4 bytes of noise mask for programs of a mask's batch.
     Programs split rows as well as columns so that batch 1 fills the GPU; each run of rows pays a
-    ``win``-row warm-up of 1-byte reads.
+    ``win``-row warm-up of 1-byte reads. ``BLOCK_W`` spans the warps so that the scan down the
+    ``BLOCK_H`` rows of a tile stays inside each thread.
     """
     nb = tl.program_id(0).to(tl.int64)
     r_start = tl.program_id(1) * rows_per_program
@@ -86,13 +87,15 @@ def _inpaint_fill_kernel(
     # Only the programs of the mask's own batch write the noise mask: (Bm, 1, x, y), not repeated.
     noise_end = tl.where(nb < n_masks, r_end, 0)
     t = tl.arange(0, BLOCK_H)[:, None]
+    if HAS_PIXELS:
+        pix_ptr += tl.where(n_pix > 1, nb, 0) * stride_pb
+        out_ptr += nb * stride_ob
 
     z = tl.zeros([BLOCK_W], dtype=tl.int32)
     if GROW:
+        first_end = tl.minimum(x, r_start - before + win)
         for i0 in range(0, win, BLOCK_H):
-            rows = r_start - before + i0 + t
-            seg = _grown_rows(scratch_ptr, rows, cols, tl.minimum(x, r_start - before + win), y)
-            z += tl.sum(seg, axis=0)
+            z += tl.sum(_grown_rows(scratch_ptr, r_start - before + i0 + t, cols, first_end, y), axis=0)
 
     for r0 in range(r_start, r_end, BLOCK_H):
         rows = r0 + t
@@ -113,7 +116,7 @@ def _inpaint_fill_kernel(
             if FILL_FROM_GROWN:
                 fill = grown
             else:
-                base = tl.load(scratch_ptr + rows.to(tl.int64) * y + cols, mask=ok, other=0)
+                base = tl.load(scratch_ptr + rows * y + cols, mask=ok, other=0)
                 fill = ((base >> 1) & 1).to(tl.int32)
         else:
             grown = _rounded_mask(
@@ -121,12 +124,11 @@ def _inpaint_fill_kernel(
                 SAME_SIZE,
             )
             fill = grown
-        tl.store(noise_ptr + rows.to(tl.int64) * y + cols, grown.to(tl.float32), mask=(rows < noise_end) & col_ok)
+        tl.store(noise_ptr + rows * y + cols, grown.to(tl.float32), mask=(rows < noise_end) & col_ok)
 
         if HAS_PIXELS:
-            bp = tl.where(n_pix > 1, nb, 0)
-            pix = pix_ptr + bp * stride_pb + (rows + off_h).to(tl.int64) * stride_ph + (cols + off_w) * stride_pw
-            out = out_ptr + nb * stride_ob + rows.to(tl.int64) * stride_oh + cols * stride_ow
+            pix = pix_ptr + (rows + off_h) * stride_ph + (cols + off_w) * stride_pw
+            out = out_ptr + rows * stride_oh + cols * stride_ow
             pix_dtype: tl.constexpr = pix_ptr.dtype.element_ty
             compute_dtype: tl.constexpr = tl.float64 if pix_dtype == tl.float64 else tl.float32
             keep = (1 - fill).to(compute_dtype)

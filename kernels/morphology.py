@@ -8,11 +8,11 @@ from .common import _rounded_mask
 
 @triton.jit
 def _binary_row_segment(
-    mask_ptr, stride_mh, stride_mw, h, w, rows, row_ok, cols, y, off_h, off_w, scale_h, scale_w,
+    mask_ptr, stride_mh, stride_mw, h, w, rows, row_ok, cols, limit, off_h, off_w, scale_h, scale_w,
     INVERT: tl.constexpr, SAME_SIZE: tl.constexpr,
 ):
-    """The rounded mask (inverted for erosion) at ``cols``; 0 outside ``[0, y)``."""
-    ok = row_ok & (cols >= 0) & (cols < y)
+    """The rounded mask (inverted for erosion) at ``cols``; 0 outside ``[0, limit)``."""
+    ok = row_ok & (cols >= 0) & (cols < limit)
     bit = _rounded_mask(
         mask_ptr, stride_mh, stride_mw, h, w, rows, cols, ok, off_h, off_w, scale_h, scale_w, SAME_SIZE
     )
@@ -38,6 +38,7 @@ def _box_rows_kernel(
     scale_w,
     win,
     before,
+    cols_per_program,
     INVERT: tl.constexpr,
     KEEP_BASE: tl.constexpr,
     SAME_SIZE: tl.constexpr,
@@ -56,27 +57,31 @@ def _box_rows_kernel(
     ``a``; ``Z`` then advances by ``sum(Y) - sum(X)``. Two tile-wide cumsums per tile whatever
     ``win`` is, no shifts of register vectors, no halo.
 
-    One program owns ``BLOCK_H`` rows of one mask and walks them left to right. Reads the mask
-    (twice, the second read ``win`` columns behind, from cache), writes 1 byte per pixel.
+    One program owns ``BLOCK_H`` rows of one mask and ``cols_per_program`` columns, which it walks
+    left to right after summing its first window (``win`` columns: the only radius-dependent
+    work, kept small against the run by the launcher). Reads the mask (the second read ``win``
+    columns behind, from cache), writes 1 byte per pixel.
     """
     bm = tl.program_id(0).to(tl.int64)
     rows = tl.program_id(1) * BLOCK_H + tl.arange(0, BLOCK_H)[:, None]
+    c_start = tl.program_id(2) * cols_per_program
+    c_end = tl.minimum(c_start + cols_per_program, y)
     row_ok = rows < x
     mask_ptr += bm * stride_mb
     scratch_ptr += bm * x * y
     t = tl.arange(0, BLOCK_W)[None, :]
 
-    # Count of the first window, columns [-before, win - before): only the in-image ones count.
+    # Count of the first window, columns [c_start - before, c_start - before + win), in-image ones only.
     z = tl.zeros([BLOCK_H], dtype=tl.int32)
-    for c0 in range(0, win - before, BLOCK_W):
-        cols = c0 + t
+    first_end = tl.minimum(y, c_start - before + win)
+    for c0 in range(0, win, BLOCK_W):
         seg = _binary_row_segment(
-            mask_ptr, stride_mh, stride_mw, h, w, rows, row_ok, cols, tl.minimum(y, win - before),
+            mask_ptr, stride_mh, stride_mw, h, w, rows, row_ok, c_start - before + c0 + t, first_end,
             off_h, off_w, scale_h, scale_w, INVERT, SAME_SIZE,
         )
         z += tl.sum(seg, axis=1)
 
-    for j0 in range(0, y, BLOCK_W):
+    for j0 in range(c_start, c_end, BLOCK_W):
         leaving = _binary_row_segment(
             mask_ptr, stride_mh, stride_mw, h, w, rows, row_ok, j0 - before + t, y,
             off_h, off_w, scale_h, scale_w, INVERT, SAME_SIZE,
@@ -92,12 +97,12 @@ def _box_rows_kernel(
         )
         out = (count > 0).to(tl.int32)
         cols = j0 + t
-        ok = row_ok & (cols < y)
+        ok = row_ok & (cols < c_end)
         if KEEP_BASE:
             base = _rounded_mask(
                 mask_ptr, stride_mh, stride_mw, h, w, rows, cols, ok, off_h, off_w, scale_h, scale_w,
                 SAME_SIZE,
             )
             out = out | (base << 1)
-        tl.store(scratch_ptr + rows.to(tl.int64) * y + cols, out.to(tl.uint8), mask=ok)
+        tl.store(scratch_ptr + rows * y + cols, out.to(tl.uint8), mask=ok)
         z += tl.sum(entering, axis=1) - tl.sum(leaving, axis=1)

@@ -31,7 +31,11 @@ class Morphology(NamedTuple):
 
 
 class LaunchConfig(NamedTuple):
-    """Tile shapes and warps of the two passes, and how many programs per SM the fill pass aims for."""
+    """Tile shapes and warps of the two passes, and how many programs per SM they aim for.
+
+    ``rows_block_h`` is also the block whose per-column counts the horizontal pass stores in bits
+    2-7 of the scratch: at most 63.
+    """
 
     rows_block_h: int
     rows_block_w: int
@@ -43,8 +47,9 @@ class LaunchConfig(NamedTuple):
 
 
 GPU_CONFIG = LaunchConfig(8, 128, 4, 8, 128, 4, 4)
-# The interpreter runs programs one by one in numpy: fewer, larger tiles are faster there.
-INTERPRETER_CONFIG = LaunchConfig(32, 64, 1, 32, 64, 1, 1)
+# The interpreter runs programs one by one in numpy: fewer, larger tiles are faster there. It still
+# splits each image into a few runs, so that CI exercises the seams between programs.
+INTERPRETER_CONFIG = LaunchConfig(16, 64, 1, 16, 64, 1, 3)
 
 
 def core_morphology(grow_mask_by: int) -> Morphology:
@@ -134,7 +139,7 @@ def _launch(
 
     grows = morph.grows
     win, before = _clip_window(morph, x, y) if grows else (1, 0)
-    target = config.programs_per_sm * _backend.multiprocessor_count(device.index) if gpu else 1
+    target = config.programs_per_sm * (_backend.multiprocessor_count(device.index) if gpu else 1)
     if grows:
         scratch = torch.empty((n_masks, x, y), dtype=torch.uint8, device=device)
         block_h, block_w = config.rows_block_h, config.rows_block_w
@@ -165,7 +170,9 @@ def _launch(
 
     block_h, block_w = config.fill_block_h, config.fill_block_w
     n_col = _cdiv(y, block_w)
-    rows_per_program = _run_length(x, block_h, target // max(1, n_out * n_col), win if grows else 0)
+    # A run's first window sum reads about win / rows_block_h block counts and two partial blocks.
+    warm_up = min(win, win // config.rows_block_h + 2 * config.rows_block_h) if grows else 0
+    rows_per_program = _run_length(x, block_h, target // max(1, n_out * n_col), warm_up)
     grid = (n_out, _cdiv(x, rows_per_program), n_col)
     _kernels._inpaint_fill_kernel[grid](
         pix_args[0], mask, scratch, noise, out_args[0],
@@ -174,7 +181,7 @@ def _launch(
         rows_per_program,
         GROW=grows, INVERT=morph.invert, FILL_FROM_GROWN=morph.fill_from_grown,
         HAS_PIXELS=pixels is not None, VAE_OUT=vae_dtype is not None, SAME_SIZE=same_size,
-        BLOCK_H=block_h, BLOCK_W=block_w, **warps(config.fill_warps),
+        ROWS_BLOCK=config.rows_block_h, BLOCK_H=block_h, BLOCK_W=block_w, **warps(config.fill_warps),
     )
     return out, noise
 

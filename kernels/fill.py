@@ -15,6 +15,34 @@ def _grown_rows(scratch_ptr, rows, cols, limit, y):
 
 
 @triton.jit
+def _window_count(
+    scratch_ptr, start, win, cols, x, y, BLOCK_H: tl.constexpr, BLOCK_W: tl.constexpr, ROWS_BLOCK: tl.constexpr
+):
+    """Per column, the count of bit 0 over rows ``[start, start + win)`` clipped to the image.
+
+    Whole ``ROWS_BLOCK``-row blocks come from the counts the horizontal pass left in bits 2-7 of
+    their first row; only the partial blocks at both ends are summed row by row. About
+    ``win / ROWS_BLOCK + 2 * ROWS_BLOCK`` one-byte reads per column instead of ``win``.
+    """
+    lo = tl.maximum(start, 0)
+    hi = tl.maximum(tl.minimum(start + win, x), lo)
+    first_block = tl.minimum((lo + ROWS_BLOCK - 1) // ROWS_BLOCK * ROWS_BLOCK, hi)
+    last_block = tl.maximum(hi // ROWS_BLOCK * ROWS_BLOCK, first_block)
+    t = tl.arange(0, BLOCK_H)[:, None]
+    z = tl.zeros([BLOCK_W], dtype=tl.int32)
+    for r0 in range(lo, first_block, BLOCK_H):
+        z += tl.sum(_grown_rows(scratch_ptr, r0 + t, cols, first_block, y), axis=0)
+    for r0 in range(last_block, hi, BLOCK_H):
+        z += tl.sum(_grown_rows(scratch_ptr, r0 + t, cols, hi, y), axis=0)
+    for b0 in range(first_block, last_block, BLOCK_H * ROWS_BLOCK):
+        rows = b0 + t * ROWS_BLOCK
+        ok = (rows < last_block) & (cols < y)
+        counts = tl.load(scratch_ptr + rows * y + cols, mask=ok, other=0) >> 2
+        z += tl.sum(counts.to(tl.int32), axis=0)
+    return z
+
+
+@triton.jit
 def _inpaint_fill_kernel(
     pix_ptr,
     mask_ptr,
@@ -52,6 +80,7 @@ def _inpaint_fill_kernel(
     HAS_PIXELS: tl.constexpr,
     VAE_OUT: tl.constexpr,
     SAME_SIZE: tl.constexpr,
+    ROWS_BLOCK: tl.constexpr,
     BLOCK_H: tl.constexpr,
     BLOCK_W: tl.constexpr,
 ):
@@ -71,9 +100,9 @@ def _inpaint_fill_kernel(
 
     Per pixel it reads the image once (C values), the scratch three times (1 byte each, mostly
     from cache) and writes the output plus 4 bytes of noise mask for programs of a mask's batch.
-    Programs split rows as well as columns so that batch 1 fills the GPU; each run of rows pays a
-    ``win``-row warm-up of 1-byte reads. ``BLOCK_W`` spans the warps so that the scan down the
-    ``BLOCK_H`` rows of a tile stays inside each thread.
+    Programs split rows as well as columns so that batch 1 fills the GPU; each run of rows first
+    sums its window from the horizontal pass's block counts (see ``_window_count``). ``BLOCK_W``
+    spans the warps so that the scan down the ``BLOCK_H`` rows of a tile stays inside each thread.
     """
     nb = tl.program_id(0).to(tl.int64)
     r_start = tl.program_id(1) * rows_per_program
@@ -93,9 +122,7 @@ def _inpaint_fill_kernel(
 
     z = tl.zeros([BLOCK_W], dtype=tl.int32)
     if GROW:
-        first_end = tl.minimum(x, r_start - before + win)
-        for i0 in range(0, win, BLOCK_H):
-            z += tl.sum(_grown_rows(scratch_ptr, r_start - before + i0 + t, cols, first_end, y), axis=0)
+        z += _window_count(scratch_ptr, r_start - before, win, cols, x, y, BLOCK_H, BLOCK_W, ROWS_BLOCK)
 
     for r0 in range(r_start, r_end, BLOCK_H):
         rows = r0 + t
@@ -124,7 +151,8 @@ def _inpaint_fill_kernel(
                 SAME_SIZE,
             )
             fill = grown
-        tl.store(noise_ptr + rows * y + cols, grown.to(tl.float32), mask=(rows < noise_end) & col_ok)
+        noise_ok = (rows < noise_end) & col_ok
+        tl.store(noise_ptr + rows * y + cols, grown.to(tl.float32), mask=noise_ok)
 
         if HAS_PIXELS:
             pix = pix_ptr + (rows + off_h) * stride_ph + (cols + off_w) * stride_pw

@@ -49,7 +49,9 @@ def _box_rows_kernel(
 
     For output column ``j`` the window is columns ``[j - before, j - before + win)``; bit 0 of the
     scratch is 1 when any (inverted, for erosion) mask bit in it is set. Bit 1 keeps the rounded
-    mask itself when ``KEEP_BASE`` (the core node fills with the ungrown mask).
+    mask itself when ``KEEP_BASE`` (the core node fills with the ungrown mask). Bits 2-7 of the
+    first row of each ``BLOCK_H``-row block hold that block's count of bit 0 per column, so that the
+    vertical pass can sum a tall window a block at a time.
 
     The window count is radius-independent: with ``a = j0 - before`` the start of a tile's first
     window, ``count(t) = Z + exclusive_cumsum(Y)(t) - exclusive_cumsum(X)(t)`` where ``X`` holds
@@ -98,11 +100,13 @@ def _box_rows_kernel(
         out = (count > 0).to(tl.int32)
         cols = j0 + t
         ok = row_ok & (cols < c_end)
+        block_count = tl.sum(out, axis=0)[None, :]
         if KEEP_BASE:
             base = _rounded_mask(
                 mask_ptr, stride_mh, stride_mw, h, w, rows, cols, ok, off_h, off_w, scale_h, scale_w,
                 SAME_SIZE,
             )
             out = out | (base << 1)
+        out = tl.where(rows % BLOCK_H == 0, out | (block_count << 2), out)
         tl.store(scratch_ptr + rows * y + cols, out.to(tl.uint8), mask=ok)
         z += tl.sum(entering, axis=1) - tl.sum(leaving, axis=1)

@@ -46,7 +46,8 @@ class LaunchConfig(NamedTuple):
     programs_per_sm: int
 
 
-GPU_CONFIG = LaunchConfig(8, 128, 4, 8, 128, 4, 4)
+# Measured best on the H100 (bench/sweep_configs.py): one row per fill tile keeps registers at 48, no spills.
+GPU_CONFIG = LaunchConfig(8, 128, 4, 1, 512, 4, 16)
 # The interpreter runs programs one by one in numpy: fewer, larger tiles are faster there. It still
 # splits each image into a few runs, so that CI exercises the seams between programs.
 INTERPRETER_CONFIG = LaunchConfig(16, 64, 1, 16, 64, 1, 3)

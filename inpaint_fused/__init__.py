@@ -7,12 +7,27 @@
 from . import ops, reference
 from ._backend import HAS_TRITON, uses_triton
 from .api import InpaintInputs, grow_mask, modify_mask, prepare_inpaint, prepare_inpaint_was
+from .vae import (
+    EncodedInpaint,
+    encode,
+    encode_batched,
+    encode_for_inpaint,
+    encode_for_inpaint_batched,
+    encode_for_inpaint_was,
+    vae_downscale_ratio,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "EncodedInpaint",
     "HAS_TRITON",
     "InpaintInputs",
+    "encode",
+    "encode_batched",
+    "encode_for_inpaint",
+    "encode_for_inpaint_batched",
+    "encode_for_inpaint_was",
     "grow_mask",
     "modify_mask",
     "ops",
@@ -20,4 +35,5 @@ __all__ = [
     "prepare_inpaint_was",
     "reference",
     "uses_triton",
+    "vae_downscale_ratio",
 ]

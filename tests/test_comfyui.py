@@ -1,0 +1,167 @@
+"""The ComfyUI node pack: every node's LATENT against the pipeline it replaces.
+
+Without ComfyUI: the node boundary (``inpaint_fused.comfyui.latents``, all that each node's
+``execute`` calls) with ``ComfyStyleVAE`` from test_vae standing in for ``comfy.sd.VAE``.
+With ``COMFYUI_PATH`` pointing at a ComfyUI checkout: the pack is loaded by ComfyUI's own custom-node
+loader in a subprocess (``COMFYUI_PYTHON``, default this interpreter, must have ComfyUI's
+requirements), a tiny random ``comfy.sd.VAE`` is built, and each fused node is compared with the
+stock node it replaces (core nodes from ComfyUI; WAS and VideoHelperSuite through their seed code).
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from test_vae import ComfyStyleVAE, _data
+
+from inpaint_fused import reference
+from inpaint_fused.comfyui import latents
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _stock_inpaint_latent(vae, pixels, mask, grow):
+    filled, noise_mask = reference.vae_encode_for_inpaint(pixels, mask, grow, 8)
+    return {"samples": vae.encode(filled), "noise_mask": noise_mask}
+
+
+def _assert_same_latent(latent, expected):
+    assert latent.keys() == expected.keys()
+    for key, value in expected.items():
+        assert latent[key].dtype == value.dtype and latent[key].device == value.device, key
+        assert torch.equal(latent[key], value), key
+
+
+@pytest.mark.parametrize("grow", [0, 1, 6, 64])
+def test_inpaint_node(device, grow):
+    pixels, mask = _data(2, 37, 46, 1, (30, 30), seed=grow)
+    latent = latents.encode_for_inpaint(ComfyStyleVAE(8, torch.bfloat16, device), pixels, mask, grow)
+    _assert_same_latent(latent, _stock_inpaint_latent(ComfyStyleVAE(8, torch.bfloat16, device), pixels, mask, grow))
+    assert latent["noise_mask"].shape == (1, 1, 32, 40) and latent["noise_mask"].dtype == torch.float32
+
+
+@pytest.mark.parametrize("offset", [-128, -3, 0, 2, 128])
+def test_was_node(device, offset):
+    pixels, mask = _data(1, 33, 27, 1, (33, 27), seed=1)
+    latent = latents.encode_for_inpaint_was(ComfyStyleVAE(8, device=device), pixels, mask, offset)
+    filled, noise_mask = reference.was_vae_encode_for_inpaint(pixels, mask, offset, 8)
+    _assert_same_latent(latent, {"samples": ComfyStyleVAE(8, device=device).encode(filled), "noise_mask": noise_mask})
+
+
+def test_encode_node(device):
+    pixels, _ = _data(2, 19, 30, 1, (1, 1), channels=4)
+    latent = latents.encode(ComfyStyleVAE(8, device=device), pixels)
+    _assert_same_latent(latent, {"samples": ComfyStyleVAE(8, device=device).encode(pixels[:, :, :, :3])})
+
+
+def test_batched_node(device):
+    pixels, _ = _data(5, 24, 17, 1, (1, 1), seed=4)
+    latent = latents.encode_batched(ComfyStyleVAE(8, device=device), pixels, 2)
+    stock = reference.vae_encode_batched(ComfyStyleVAE(8, device=device).encode, pixels, 2, 8)
+    _assert_same_latent(latent, {"samples": stock})
+
+
+def test_inpaint_batched_node(device):
+    pixels, mask = _data(5, 24, 32, 5, (12, 16), seed=6)
+    latent = latents.encode_for_inpaint_batched(ComfyStyleVAE(8, device=device), pixels, mask, 6, 2)
+    _assert_same_latent(latent, _stock_inpaint_latent(ComfyStyleVAE(8, device=device), pixels, mask, 6))
+
+
+def test_node_errors_name_the_argument():
+    with pytest.raises(ValueError, match="mask batch 2 does not fit pixels batch 3"):
+        latents.encode_for_inpaint(ComfyStyleVAE(8), torch.rand(3, 16, 16, 3), torch.rand(2, 16, 16), 6)
+    with pytest.raises(ValueError, match="per_batch must be >= 1"):
+        latents.encode_batched(ComfyStyleVAE(8), torch.rand(3, 16, 16, 3), 0)
+
+
+def test_progress_outside_comfyui_is_tqdm():
+    if "comfy" in sys.modules:
+        pytest.skip("ComfyUI is imported in this process; its ProgressBar is used instead")
+    assert latents.progress_bar(10) is None  # None: the VAE layer shows a tqdm bar
+
+
+IN_COMFYUI = r"""
+import asyncio, inspect, json, os, sys
+comfy_path, pack = sys.argv[1], sys.argv[2]
+sys.path.insert(0, comfy_path)
+os.chdir(comfy_path)
+from comfy.cli_args import args
+args.cpu = True
+import torch
+import nodes
+import comfy.sd
+from comfy.ldm.models.autoencoder import AutoencoderKL
+
+loaded = nodes.load_custom_node(pack)
+loaded = asyncio.run(loaded) if inspect.iscoroutine(loaded) else loaded
+from inpaint_fused import reference
+
+def run(node_id, **inputs):
+    cls = nodes.NODE_CLASS_MAPPINGS[node_id]
+    if hasattr(cls, "FUNCTION"):
+        return getattr(cls(), cls.FUNCTION)(**inputs)[0]
+    out = cls.execute(**inputs)
+    out = asyncio.run(out) if inspect.iscoroutine(out) else out
+    return out.result[0]
+
+torch.manual_seed(0)
+ddconfig = {"double_z": True, "z_channels": 4, "resolution": 32, "in_channels": 3, "out_ch": 3, "ch": 32,
+            "ch_mult": [1, 1, 1, 1], "num_res_blocks": 1, "attn_resolutions": [], "dropout": 0.0}
+# ComfyUI's layers skip weight initialisation: fill every tensor with seeded values.
+state = {k: torch.randn(v.shape, generator=torch.Generator().manual_seed(i)) * 0.1
+         for i, (k, v) in enumerate(AutoencoderKL(ddconfig=ddconfig, embed_dim=4).state_dict().items())}
+vae = comfy.sd.VAE(sd=state, config={"params": {"ddconfig": ddconfig, "embed_dim": 4}})
+
+g = torch.Generator().manual_seed(7)
+pixels = torch.rand((3, 45, 38, 3), generator=g)
+mask = torch.zeros((3, 30, 26))
+mask[:, 8:17, 6:15] = torch.rand((3, 9, 9), generator=g)
+results = {"loaded": bool(loaded)}
+
+def same(name, fused, stock):
+    results[name] = sorted(fused) == sorted(stock) and all(
+        fused[k].dtype == stock[k].dtype and fused[k].device == stock[k].device and torch.equal(fused[k], stock[k])
+        for k in stock)
+
+for grow in (0, 6, 13):
+    inputs = {"pixels": pixels, "vae": vae, "mask": mask[:1], "grow_mask_by": grow}
+    same(f"inpaint grow={grow}", run("VAEEncodeForInpaintFused", **inputs), run("VAEEncodeForInpaint", **inputs))
+for offset in (-4, 0, 5):
+    filled, noise = reference.was_vae_encode_for_inpaint(pixels, mask, offset, 8)
+    fused = run("VAEEncodeForInpaintWASFused", pixels=pixels, vae=vae, mask=mask, mask_offset=offset)
+    same(f"was offset={offset}", fused, {"samples": vae.encode(filled), "noise_mask": noise})
+results["finite"] = bool(vae.encode(pixels).isfinite().all())
+same("encode", run("VAEEncodeFused", pixels=pixels, vae=vae), run("VAEEncode", pixels=pixels, vae=vae))
+same("batched", run("VAEEncodeBatchedFused", pixels=pixels, vae=vae, per_batch=2),
+     {"samples": reference.vae_encode_batched(vae.encode, pixels, 2, 8)})
+# Slices of 2: bit for bit the stock node on the same slices. A real VAE is not bitwise batch-invariant
+# (nor is the stock node, whose VAE.encode batches by free memory), so the whole clip agrees to rounding.
+fused = run("VAEEncodeForInpaintBatchedFused", pixels=pixels, vae=vae, mask=mask, grow_mask_by=6, per_batch=2)
+slices = [run("VAEEncodeForInpaint", pixels=pixels[a:b], vae=vae, mask=mask[a:b], grow_mask_by=6)
+          for a, b in ((0, 2), (2, 3))]
+same("inpaint batched", fused, {k: torch.cat([s[k] for s in slices]) for k in slices[0]})
+whole = run("VAEEncodeForInpaint", pixels=pixels, vae=vae, mask=mask, grow_mask_by=6)
+results["inpaint batched ~ whole clip"] = torch.equal(fused["noise_mask"], whole["noise_mask"]) and torch.allclose(
+    fused["samples"], whole["samples"], rtol=0, atol=1e-5)
+print("RESULTS " + json.dumps(results))
+"""
+
+
+def test_fused_nodes_equal_stock_nodes_in_real_comfyui():
+    comfy_path = os.environ.get("COMFYUI_PATH")
+    if not comfy_path:
+        pytest.skip("set COMFYUI_PATH to a ComfyUI checkout (and COMFYUI_PYTHON to its interpreter) to run this")
+    python = os.environ.get("COMFYUI_PYTHON", sys.executable)
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    done = subprocess.run(
+        [python, "-c", IN_COMFYUI, comfy_path, str(ROOT)], capture_output=True, text=True, env=env, timeout=300
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULTS ")]
+    assert done.returncode == 0 and lines, done.stderr[-4000:]
+    results = json.loads(lines[-1].removeprefix("RESULTS "))
+    assert results.pop("loaded") is True
+    assert len(results) == 11 and all(results.values()), results

@@ -3,7 +3,13 @@
 Imports ``triton`` and nothing from the package; launchers live in ``inpaint_fused.ops``.
 """
 
+from .diffusers_mask import _diffusers_grow_rows_kernel, _diffusers_inpaint_kernel
 from .fill import _inpaint_fill_kernel
 from .morphology import _box_rows_kernel
 
-__all__ = ["_box_rows_kernel", "_inpaint_fill_kernel"]
+__all__ = [
+    "_box_rows_kernel",
+    "_diffusers_grow_rows_kernel",
+    "_diffusers_inpaint_kernel",
+    "_inpaint_fill_kernel",
+]

@@ -1,0 +1,157 @@
+"""The preprocessing share of a diffusers inpaint call: stock vs fused mask step.
+
+``preprocess`` times what runs between the user's PIL inputs and the VAE's input on the device:
+the stock processors (the same in both), then either the stock ``init_image * (mask < 0.5)``,
+nearest resize and ``.to(device, dtype)`` or one upload of the image and the fused op.
+``pipeline_call`` times a whole call of an SD-1.5-sized inpaint pipeline with random weights (built
+from its config, no download) so that ``extra_info["preprocess_share"]`` puts the step in
+proportion. GPU cases carry the ``gpu`` marker; the small CPU case smoke-tests the file in CI.
+
+    pytest bench/bench_diffusers.py --benchmark-json=bench/results/diffusers.json
+"""
+
+import functools
+import time
+
+import numpy as np
+import PIL.Image
+import pytest
+import torch
+import torch.nn.functional as F
+
+pytest.importorskip("diffusers")
+pytest.importorskip("pytest_benchmark")
+
+from diffusers import (  # noqa: E402
+    AutoencoderKL,
+    DDIMScheduler,
+    StableDiffusionInpaintPipeline,
+    UNet2DConditionModel,
+)
+from diffusers.image_processor import VaeImageProcessor  # noqa: E402
+
+from inpaint_fused.diffusers import FusedStableDiffusionInpaintPipeline, prepare_masked_image  # noqa: E402
+
+CUDA = torch.cuda.is_available()
+gpu = pytest.mark.gpu
+needs_cuda = pytest.mark.skipif(not CUDA, reason="needs a CUDA device")
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _inputs(size: int):
+    rng = np.random.default_rng(0)
+    image = PIL.Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8))
+    mask = np.zeros((size, size), dtype=np.uint8)
+    mask[size // 4 : 3 * size // 4, size // 3 : 2 * size // 3] = 255
+    return image, PIL.Image.fromarray(mask, mode="L")
+
+
+def _processors():
+    image_processor = VaeImageProcessor(vae_scale_factor=8)
+    mask_processor = VaeImageProcessor(
+        vae_scale_factor=8, do_normalize=False, do_binarize=True, do_convert_grayscale=True
+    )
+    return image_processor, mask_processor
+
+
+def _stock_step(image, mask, size, device, dtype):
+    """Statement for statement what the stock SD inpaint pipeline runs up to the VAE's input."""
+    image_processor, mask_processor = _processors()
+    init_image = image_processor.preprocess(image, height=size, width=size).to(dtype=torch.float32)
+    mask_condition = mask_processor.preprocess(mask, height=size, width=size)
+    masked_image = init_image * (mask_condition < 0.5)
+    latent_mask = F.interpolate(mask_condition, size=(size // 8, size // 8)).to(device=device, dtype=dtype)
+    masked_image = masked_image.to(device=device, dtype=dtype)
+    _sync(device)
+    return masked_image, latent_mask
+
+
+def _fused_step(image, mask, size, device, dtype):
+    """The fused pipeline's route: the same processors, one upload, one kernel."""
+    image_processor, mask_processor = _processors()
+    init_image = image_processor.preprocess(image, height=size, width=size).to(dtype=torch.float32)
+    mask_condition = mask_processor.preprocess(mask, height=size, width=size)
+    out = prepare_masked_image(init_image.to(device), mask_condition, vae_scale_factor=8, dtype=dtype)
+    _sync(device)
+    return out
+
+
+CASES = [
+    pytest.param("cpu", 64, torch.float32, id="cpu-64"),
+    pytest.param("cuda", 512, torch.float16, id="cuda-512", marks=[gpu, needs_cuda]),
+    pytest.param("cuda", 1024, torch.float16, id="cuda-1024", marks=[gpu, needs_cuda]),
+]
+
+
+@pytest.mark.parametrize("provider", ["stock", "fused"])
+@pytest.mark.parametrize("device_name, size, dtype", CASES)
+def test_preprocess(benchmark, provider, device_name, size, dtype):
+    device = torch.device(device_name)
+    image, mask = _inputs(size)
+    step = _stock_step if provider == "stock" else _fused_step
+    step(image, mask, size, device, dtype)  # warm-up: compile, allocator
+    benchmark.extra_info.update(
+        {"provider": provider, "size": size, "dtype": str(dtype), "device": _device_name(device)}
+    )
+    benchmark(step, image, mask, size, device, dtype)
+
+
+def _device_name(device: torch.device) -> str:
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+
+
+def _sd15_sized_pipeline(device: torch.device, dtype: torch.dtype) -> FusedStableDiffusionInpaintPipeline:
+    torch.manual_seed(0)
+    vae = AutoencoderKL(
+        block_out_channels=(128, 256, 512, 512),
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        layers_per_block=2,
+        latent_channels=4,
+    )
+    unet = UNet2DConditionModel(in_channels=9, out_channels=4, cross_attention_dim=768, sample_size=64)
+    pipe = FusedStableDiffusionInpaintPipeline(
+        vae=vae, text_encoder=None, tokenizer=None, unet=unet, scheduler=DDIMScheduler(),
+        safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+    )
+    pipe.set_progress_bar_config(disable=True)
+    return pipe.to(device, dtype)
+
+
+@gpu
+@needs_cuda
+@pytest.mark.parametrize("provider", ["stock", "fused"])
+def test_pipeline_call(benchmark, provider):
+    device, dtype, size, steps = torch.device("cuda"), torch.float16, 512, 20
+    pipe = _sd15_sized_pipeline(device, dtype)
+    image, mask = _inputs(size)
+    embeds = torch.randn(1, 77, 768, device=device, dtype=dtype)
+    fused = provider == "fused"
+    # The stock __call__ on the same object: its overrides pass through when the fused call is not on.
+    call = pipe if fused else functools.partial(StableDiffusionInpaintPipeline.__call__, pipe)
+
+    def run():
+        out = call(
+            image=image, mask_image=mask, prompt_embeds=embeds, negative_prompt_embeds=embeds,
+            num_inference_steps=steps, generator=torch.Generator().manual_seed(0), output_type="latent",
+        )
+        _sync(device)
+        return out
+
+    run()
+    step = _fused_step if fused else _stock_step
+    preprocess = min(_timed(step, image, mask, size, device, dtype) for _ in range(5))
+    benchmark.extra_info.update({"provider": provider, "size": size, "steps": steps, "device": _device_name(device)})
+    benchmark.pedantic(run, rounds=3, iterations=1)
+    benchmark.extra_info["preprocess_s"] = preprocess
+    benchmark.extra_info["preprocess_share"] = preprocess / benchmark.stats.stats.min
+
+
+def _timed(step, *args) -> float:
+    start = time.perf_counter()
+    step(*args)
+    return time.perf_counter() - start

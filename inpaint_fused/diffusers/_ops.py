@@ -1,0 +1,132 @@
+"""``torch.ops.inpaint_fused.prepare_diffusers_inpaint`` and its launcher.
+
+Takes validated tensors (``inpaint_fused.diffusers.prepare_masked_image`` owns validation): the
+processed image ``(B, 3, H, W)`` and mask ``(Bm, 1, H, W)`` on one device. Where the kernels run (see
+``_backend.uses_triton``) one Triton kernel writes both outputs (two with growth); elsewhere the
+pipelines' own code runs (``_reference``).
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+
+import torch
+import torch.nn.functional as F
+
+from .. import _backend
+from . import _reference
+
+# Programs per SM that the image pass aims for, so that a single image fills the GPU.
+_PROGRAMS_PER_SM = 4
+
+
+def _cdiv(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _round_up(value: int, multiple: int) -> int:
+    return _cdiv(value, multiple) * multiple
+
+
+def _float32(value: float) -> float:
+    # The double quotient of two ints rounded to float32 is the correctly rounded float32 quotient,
+    # which is the scale PyTorch's nearest resize computes (float(in) / out).
+    return struct.unpack("f", struct.pack("f", value))[0]
+
+
+def _grow_window(grow_mask_by: int, height: int, width: int) -> tuple[int, int]:
+    """ComfyUI's window: ``g`` wide with ``ceil((g - 1) / 2)`` before, clipped where it reaches past the image."""
+    reach = max(height, width)
+    before = min(math.ceil((grow_mask_by - 1) / 2), reach)
+    after = min(grow_mask_by - 1 - math.ceil((grow_mask_by - 1) / 2), reach)
+    return before + after + 1, before
+
+
+def _stock_layouts(
+    image: torch.Tensor, mask: torch.Tensor, vae_scale_factor: int, dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Empty outputs laid out as the pipelines' results would be, worked out on the meta device.
+
+    ``image * (mask < 0.5)`` follows the inputs' layout (a PIL image read by ``VaeImageProcessor``
+    is a channels-last view) and the VAE's convolutions may round differently on another layout,
+    so the fused outputs copy it: same values and same strides give the same latents.
+    """
+    height, width = image.shape[-2:]
+    meta_image = torch.empty_strided(image.shape, image.stride(), dtype=image.dtype, device="meta")
+    meta_mask = torch.empty_strided(mask.shape, mask.stride(), dtype=mask.dtype, device="meta")
+    masked = (meta_image * (meta_mask < 0.5)).to(dtype)
+    latent = F.interpolate(meta_mask, size=(height // vae_scale_factor, width // vae_scale_factor)).to(dtype)
+    return (
+        torch.empty_strided(masked.shape, masked.stride(), dtype=dtype, device=image.device),
+        torch.empty_strided(latent.shape, latent.stride(), dtype=dtype, device=image.device),
+    )
+
+
+def _launch(
+    image: torch.Tensor, mask: torch.Tensor, grow_mask_by: int, vae_scale_factor: int, dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor]:
+    kernels = _backend.load_kernels()
+    device = image.device
+    n_images, _, height, width = image.shape
+    n_masks = mask.shape[0]
+    n_out = max(n_images, n_masks)
+    latent_h, latent_w = height // vae_scale_factor, width // vae_scale_factor
+    out, latent = _stock_layouts(image, mask, vae_scale_factor, dtype)
+    interpreted = device.type != "cuda"
+    launch = {} if interpreted else {"num_warps": 4}
+    block_h, block_w = (32, 64) if interpreted else (8, 128)
+
+    grows = grow_mask_by > 1
+    if grows:
+        win, before = _grow_window(grow_mask_by, height, width)
+        scratch = torch.empty((n_masks, height, width), dtype=torch.uint8, device=device)
+        kernels._diffusers_grow_rows_kernel[(n_masks, _cdiv(height, block_h))](
+            mask, scratch, mask.stride(0), mask.stride(2), mask.stride(3), height, width, win, before,
+            BLOCK_H=block_h, BLOCK_W=block_w, **launch,
+        )
+    else:
+        win, before = 1, 0
+        scratch = latent
+
+    n_col = _cdiv(width, block_w)
+    if interpreted:
+        target = 1  # the interpreter runs programs one by one: fewer, longer ones are faster
+    else:
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        target = _PROGRAMS_PER_SM * _backend.multiprocessor_count(index)
+    chunks = max(1, min(_cdiv(height, block_h), target // max(1, n_out * n_col)))
+    rows_per_program = _round_up(_cdiv(height, chunks), block_h)
+    if grows:
+        # Each run of rows first sums `win` rows of scratch; keep that warm-up under about half the run.
+        rows_per_program = max(rows_per_program, min(_round_up(win // 2, block_h), _round_up(height, block_h)))
+    grid = (n_out, _cdiv(height, rows_per_program), n_col)
+    kernels._diffusers_inpaint_kernel[grid](
+        image, mask, scratch, out, latent,
+        *image.stride(), mask.stride(0), mask.stride(2), mask.stride(3), *out.stride(),
+        latent.stride(0), latent.stride(2), latent.stride(3),
+        n_images, n_masks, height, width, latent_h, latent_w,
+        _float32(height / latent_h), _float32(width / latent_w), win, before, rows_per_program,
+        GROW=grows, BLOCK_H=block_h, BLOCK_W=block_w, **launch,
+    )
+    return out, latent
+
+
+@torch.library.custom_op("inpaint_fused::prepare_diffusers_inpaint", mutates_args=())
+def prepare_diffusers_inpaint_op(
+    image: torch.Tensor, mask: torch.Tensor, grow_mask_by: int, vae_scale_factor: int, dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """diffusers inpaint preprocessing: ``(masked image (N, 3, H, W), latent mask (Bm, 1, H // f, W // f))``.
+
+    Outputs are laid out as the pipelines' ``image * (mask < 0.5)`` and ``F.interpolate`` results.
+    """
+    if not _backend.uses_triton(image.device):
+        masked, latent = _stock_layouts(image, mask, vae_scale_factor, dtype)
+        expected = _reference.prepare_mask_and_masked_image(image, mask, grow_mask_by, vae_scale_factor, dtype)
+        return masked.copy_(expected[0]), latent.copy_(expected[1])
+    return _launch(image, mask, grow_mask_by, vae_scale_factor, dtype)
+
+
+@prepare_diffusers_inpaint_op.register_fake
+def _(image, mask, grow_mask_by, vae_scale_factor, dtype):
+    return _stock_layouts(image, mask, vae_scale_factor, dtype)

@@ -1,0 +1,202 @@
+"""Drop-in subclasses of the diffusers SD and SDXL inpaint pipelines that run the fused mask step.
+
+They change nothing but where ``masked_image`` and the latent-size mask come from: the stock
+``__call__`` runs as is (prompt encoding, ``image_processor`` / ``mask_processor`` preprocessing with
+the stock resize policy, schedulers, callbacks, ``padding_mask_crop``), and
+``prepare_mask_latents`` receives the VAE input from ``prepare_masked_image`` instead of from
+``init_image * (mask < 0.5)`` on the host. The VAE encodes in the same place, with the same
+generator, so a seeded run consumes its random draws in the stock order and gives the same image.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import numpy as np
+import PIL.Image
+import torch
+from diffusers import StableDiffusionInpaintPipeline, StableDiffusionXLInpaintPipeline
+
+from ..api import _check_int
+from ._api import prepare_masked_image
+
+__all__ = ["FusedStableDiffusionInpaintPipeline", "FusedStableDiffusionXLInpaintPipeline"]
+
+
+class _FusedMaskedImage:
+    """Passed as ``masked_image_latents`` to the stock ``__call__``: "compute it in prepare_mask_latents".
+
+    The stock code hands ``masked_image_latents`` through to ``prepare_mask_latents`` untouched and
+    skips its host-side ``init_image * (mask < 0.5)`` when it is not None.
+    """
+
+    def __repr__(self) -> str:
+        return "<fused masked image>"
+
+
+_FUSED = _FusedMaskedImage()
+
+
+@dataclass
+class _CallState:
+    grow_mask_by: int
+    init_image: Optional[torch.Tensor] = None
+
+
+def _device_tensor(value: Any, device: torch.device, grayscale: bool) -> Any:
+    """PIL images and numpy arrays as ``[0, 1]`` float tensors on ``device``, as the stock processor reads them.
+
+    ``VaeImageProcessor`` reads a PIL image as ``np.array(image).astype(float32) / 255`` (masks
+    converted to ``L`` first); the same division happens here on the device, on the uploaded
+    bytes. Tensors are moved; numpy arrays are laid out ``(B, C, H, W)`` by the stock rules for
+    ``(H, W)``, ``(H, W, C)`` and ``(B, H, W, C)``; lists of PIL images are concatenated. Anything
+    else is passed on unchanged for the stock processor to handle or reject.
+    """
+    if isinstance(value, list):
+        if value and all(isinstance(v, PIL.Image.Image) for v in value):
+            return torch.cat([_device_tensor(v, device, grayscale) for v in value])
+        return value
+    if isinstance(value, PIL.Image.Image):
+        array = np.array(value.convert("L") if grayscale else value)
+        pixels = torch.from_numpy(array).to(device, non_blocking=True).to(torch.float32) / 255.0
+        if pixels.dim() == 2:
+            pixels = pixels.unsqueeze(-1)
+        return pixels.permute(2, 0, 1).unsqueeze(0)
+    if isinstance(value, np.ndarray):
+        if grayscale and value.ndim == 2:
+            value = value[None, :, :, None]
+        elif grayscale and value.ndim == 3:
+            value = value[None] if value.shape[-1] == 1 else value[..., None]
+        elif value.ndim == 3:
+            value = value[None]
+        if value.ndim != 4:
+            return value
+        return torch.from_numpy(value).to(device).permute(0, 3, 1, 2)
+    if isinstance(value, torch.Tensor):
+        return value.to(device)
+    return value
+
+
+class _FusedInpaintMixin:
+    """``__call__`` / ``prepare_latents`` / ``prepare_mask_latents`` around the stock pipeline's."""
+
+    _fused_state: Optional[_CallState] = None
+
+    def __call__(self, *args: Any, grow_mask_by: int = 0, preprocess_on_device: bool = False, **kwargs: Any):
+        """The stock ``__call__`` with the fused mask step; the same arguments, plus two.
+
+        ``grow_mask_by``: ``g >= 2`` grows the binarised mask by a ``g x g`` box (ComfyUI's
+        ``grow_mask_by``: asymmetric for even ``g``) before it masks the image and becomes the
+        latent mask; as passing the grown mask to the stock pipeline. 0 (default) and 1: no growth.
+
+        ``preprocess_on_device``: upload ``image`` and ``mask_image`` first and let the stock
+        processors work on the device. They then resize tensors the stock way (nearest), not PIL
+        images with Lanczos, so the result differs from stock when a resize is needed; at the
+        processed size already, the VAE gets the same values (as a contiguous tensor rather than
+        the stock channels-last view, so latents agree to float tolerance, not bit for bit).
+        Ignored with ``padding_mask_crop``, which needs PIL images.
+
+        Raises:
+            TypeError: ``grow_mask_by`` is not an int.
+            ValueError: ``grow_mask_by < 0``, or growth asked for together with
+                ``masked_image_latents`` or an image given as latents.
+        """
+        call = super().__call__
+        bound = inspect.signature(call).bind(*args, **kwargs)
+        grow = _check_int(grow_mask_by, "grow_mask_by", 0)
+        if bound.arguments.get("masked_image_latents") is None:
+            bound.arguments["masked_image_latents"] = _FUSED
+        elif grow > 1:
+            raise ValueError("grow_mask_by cannot grow the mask of a masked_image_latents computed elsewhere")
+        if preprocess_on_device and bound.arguments.get("padding_mask_crop") is None:
+            device = self._execution_device
+            for name, grayscale in (("image", False), ("mask_image", True)):
+                if name in bound.arguments:
+                    bound.arguments[name] = _device_tensor(bound.arguments[name], device, grayscale)
+        self._fused_state = _CallState(grow)
+        try:
+            return call(*bound.args, **bound.kwargs)
+        finally:
+            self._fused_state = None
+
+    def prepare_latents(self, *args: Any, **kwargs: Any):
+        state = self._fused_state
+        if state is None:
+            return super().prepare_latents(*args, **kwargs)
+        bound = inspect.signature(super().prepare_latents).bind(*args, **kwargs)
+        image = bound.arguments.get("image")
+        if isinstance(image, torch.Tensor):
+            # One upload of the full-precision image serves the VAE (as the stock .to(device, dtype)
+            # would: same values) and the fused mask step.
+            image = image.to(bound.arguments["device"])
+            bound.arguments["image"] = image
+        state.init_image = image
+        return super().prepare_latents(*bound.args, **bound.kwargs)
+
+    def _stock_masked_image(self, init_image: torch.Tensor, mask: torch.Tensor) -> Optional[torch.Tensor]:
+        return init_image * (mask < 0.5)
+
+    def prepare_mask_latents(
+        self, mask, masked_image, batch_size, height, width, dtype, device, generator, do_classifier_free_guidance
+    ):
+        if masked_image is not _FUSED:
+            return super().prepare_mask_latents(
+                mask, masked_image, batch_size, height, width, dtype, device, generator, do_classifier_free_guidance
+            )
+        state = self._fused_state
+        init_image = state.init_image
+        fusable = (
+            init_image is not None
+            and init_image.dim() == 4
+            and init_image.shape[1] == 3
+            and mask.shape[-2:] == init_image.shape[-2:]
+            and self.vae.config.latent_channels == 4
+        )
+        if not fusable:
+            if state.grow_mask_by > 1:
+                raise ValueError("grow_mask_by needs the image as pixels (B, 3, H, W), not as latents")
+            masked_image = self._stock_masked_image(init_image, mask)
+            return super().prepare_mask_latents(
+                mask, masked_image, batch_size, height, width, dtype, device, generator, do_classifier_free_guidance
+            )
+        fused = prepare_masked_image(
+            init_image.to(device),
+            mask,
+            vae_scale_factor=self.vae_scale_factor,
+            dtype=dtype,
+            grow_mask_by=state.grow_mask_by,
+        )
+        masked_image_latents = self._encode_vae_image(fused.masked_image, generator=generator)
+        # The stock code resizes the mask (an identity now) and repeats both for the batch and for CFG.
+        return super().prepare_mask_latents(
+            fused.mask, masked_image_latents, batch_size, height, width, dtype, device, generator,
+            do_classifier_free_guidance,
+        )
+
+
+class FusedStableDiffusionInpaintPipeline(_FusedInpaintMixin, StableDiffusionInpaintPipeline):
+    """``StableDiffusionInpaintPipeline`` whose mask step runs fused on the execution device.
+
+    Build it like the stock one (``from_pretrained``, ``from_single_file``) or from a loaded
+    pipeline without copying weights: ``FusedStableDiffusionInpaintPipeline.from_pipe(pipe)``.
+    ``__call__`` takes the stock arguments plus ``grow_mask_by`` and ``preprocess_on_device``
+    (see ``_FusedInpaintMixin.__call__``); with neither, images equal the stock pipeline's for the
+    same seed: the VAE gets the same input tensors and the generator is drawn in the same order.
+
+    Example:
+        >>> pipe = FusedStableDiffusionInpaintPipeline.from_pipe(stock_pipe)
+        >>> image = pipe(prompt, image=init, mask_image=mask, generator=torch.Generator().manual_seed(0)).images[0]
+    """
+
+
+class FusedStableDiffusionXLInpaintPipeline(_FusedInpaintMixin, StableDiffusionXLInpaintPipeline):
+    """``StableDiffusionXLInpaintPipeline`` whose mask step runs fused on the execution device.
+
+    As :class:`FusedStableDiffusionInpaintPipeline`. An image given as latents keeps the stock
+    behaviour (no masked image).
+    """
+
+    def _stock_masked_image(self, init_image: torch.Tensor, mask: torch.Tensor) -> Optional[torch.Tensor]:
+        return None if init_image.shape[1] == 4 else init_image * (mask < 0.5)

@@ -130,12 +130,9 @@ def _inpaint_fill_kernel(
         if GROW:
             leaving = _grown_rows(scratch_ptr, rows - before, cols, x, y)
             entering = _grown_rows(scratch_ptr, rows - before + win, cols, x, y)
-            count = (
-                z[None, :]
-                + (tl.cumsum(entering, axis=0) - entering)
-                - (tl.cumsum(leaving, axis=0) - leaving)
-            )
-            z += tl.sum(entering, axis=0) - tl.sum(leaving, axis=0)
+            step = entering - leaving
+            count = z[None, :] + tl.cumsum(step, axis=0) - step
+            z += tl.sum(step, axis=0)
             if INVERT:
                 grown = (count == 0).to(tl.int32)
             else:

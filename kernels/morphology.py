@@ -54,10 +54,10 @@ def _box_rows_kernel(
     vertical pass can sum a tall window a block at a time.
 
     The window count is radius-independent: with ``a = j0 - before`` the start of a tile's first
-    window, ``count(t) = Z + exclusive_cumsum(Y)(t) - exclusive_cumsum(X)(t)`` where ``X`` holds
-    the bits at ``a + t``, ``Y`` those at ``a + win + t`` and ``Z`` the count of the window at
-    ``a``; ``Z`` then advances by ``sum(Y) - sum(X)``. Two tile-wide cumsums per tile whatever
-    ``win`` is, no shifts of register vectors, no halo.
+    window, ``count(t) = Z + exclusive_cumsum(Y - X)(t)`` where ``X`` holds the bits at ``a + t``,
+    ``Y`` those at ``a + win + t`` and ``Z`` the count of the window at ``a``; ``Z`` then advances
+    by ``sum(Y - X)``. One tile-wide cumsum per tile whatever ``win`` is, no shifts of register
+    vectors, no halo.
 
     One program owns ``BLOCK_H`` rows of one mask and ``cols_per_program`` columns, which it walks
     left to right after summing its first window (``win`` columns: the only radius-dependent
@@ -92,11 +92,8 @@ def _box_rows_kernel(
             mask_ptr, stride_mh, stride_mw, h, w, rows, row_ok, j0 - before + win + t, y,
             off_h, off_w, scale_h, scale_w, INVERT, SAME_SIZE,
         )
-        count = (
-            z[:, None]
-            + (tl.cumsum(entering, axis=1) - entering)
-            - (tl.cumsum(leaving, axis=1) - leaving)
-        )
+        step = entering - leaving
+        count = z[:, None] + tl.cumsum(step, axis=1) - step
         out = (count > 0).to(tl.int32)
         cols = j0 + t
         ok = row_ok & (cols < c_end)
@@ -109,4 +106,4 @@ def _box_rows_kernel(
             out = out | (base << 1)
         out = tl.where(rows % BLOCK_H == 0, out | (block_count << 2), out)
         tl.store(scratch_ptr + rows * y + cols, out.to(tl.uint8), mask=ok)
-        z += tl.sum(entering, axis=1) - tl.sum(leaving, axis=1)
+        z += tl.sum(step, axis=1)

@@ -1,0 +1,119 @@
+"""pytest-benchmark harness of ``bench/``: the same cases, providers and timing as ``inpaint-fused bench``.
+
+    python -m pytest bench/                          # CUDA: everything; CPU: the CPU-sized cases
+    python -m pytest bench/ --bench-quick --benchmark-disable   # CI smoke test on a CPU, ~1 min
+    python -m pytest bench/ --bench-json bench/results/run.json --benchmark-json bench/results/pytest.json
+
+Files named ``bench_*.py`` are collected here. Each test measures one (case, provider) pair with
+:class:`inpaint_fused.benchmark.Runner`: CUDA events via ``triton.testing.do_bench`` (median,
+rotating inputs, L2 cleared) on a GPU, ``perf_counter`` on the CPU. That record (median, GB/s,
+fraction of the measured copy bandwidth, peak extra memory, compile time) goes into the
+benchmark's ``extra_info``; pytest-benchmark's own statistics come from GPU-synchronised rounds
+of the same call, grouped per case so providers sit side by side. Pairs marked ``gpu`` (GPU-sized
+cases, the eager reference on the GPU) are skipped with the reason on a machine without CUDA.
+
+Do not collect ``tests/`` in the same session: its conftest turns on Triton's interpreter, which
+would time the interpreter instead of the CPU fallback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from inpaint_fused import benchmark as bm
+
+RUNNER = pytest.StashKey[bm.Runner]()
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("inpaint-fused bench")
+    group.addoption("--bench-quick", action="store_true", help="only the quick cases (the CLI's --quick)")
+    group.addoption("--bench-budget", type=float, default=None, help="timed seconds per measurement")
+    group.addoption(
+        "--bench-json", default=None, help="write the results as `inpaint-fused report` reads them (with metadata)"
+    )
+    group.addoption(
+        "--bench-compile-cpu",
+        action="store_true",
+        help="run torch.compile on a CPU-only machine too (about a minute, then ~15 s per shape)",
+    )
+
+
+def pytest_collect_file(file_path: Path, parent):
+    # Files named on the command line are collected by pytest itself, whatever their name.
+    if file_path.suffix == ".py" and file_path.name.startswith("bench_") and not parent.session.isinitpath(file_path):
+        return pytest.Module.from_parent(parent, path=file_path)
+    return None
+
+
+def pytest_collection_modifyitems(config, items):
+    quick = config.getoption("--bench-quick")
+    gpu = torch.cuda.is_available()
+    skip_gpu = pytest.mark.skip(reason="needs a CUDA device: GPU-sized case or the eager reference on the GPU")
+    skip_slow = pytest.mark.skip(reason="--bench-quick: only the quick cases")
+    for item in items:
+        if "gpu" in item.keywords and not gpu:
+            item.add_marker(skip_gpu)
+        case = getattr(item, "callspec", None) and item.callspec.params.get("case")
+        if quick and isinstance(case, bm.Case) and case.tier != "quick":
+            item.add_marker(skip_slow)
+
+
+@pytest.fixture(scope="session")
+def runner(request) -> bm.Runner:
+    """One runner per session: environment metadata and the copy roofline are measured once."""
+    config = request.config
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    quick = config.getoption("--bench-quick")
+    budget = config.getoption("--bench-budget")
+    json_path = config.getoption("--bench-json")
+    run = bm.Runner(
+        device,
+        budget_s=budget if budget is not None else bm.default_budget(device, quick),
+        json_path=Path(json_path) if json_path else None,
+        quick=quick,
+        compile_on_cpu=config.getoption("--bench-compile-cpu"),
+        argv=["pytest", *config.invocation_params.args],
+    )
+    config.stash[RUNNER] = run
+    yield run
+    run.release()
+    run.meta["complete"] = True
+    if run.json_path is not None:
+        run.save(run.json_path)
+
+
+@pytest.fixture
+def run_case(benchmark, runner):
+    """Measure one (case, provider) pair and hand the same call to pytest-benchmark."""
+
+    def run(case: bm.Case, provider: str) -> dict:
+        smoke = getattr(benchmark, "disabled", False)
+        if smoke:
+            runner.budget_s = 0.0
+        try:
+            prepared = runner.prepare(case, provider)
+        except bm.Skip as skip:
+            runner.record(case, provider, status="skipped", reason=str(skip))
+            pytest.skip(str(skip))
+        record = runner.measure(case, provider, prepared)
+        if record["status"] == "skipped":
+            pytest.skip(record["reason"])
+        if record["status"] == "error":
+            pytest.fail(f"{case.id} {provider}: {record['reason']}")
+        benchmark.group = case.id
+        benchmark.extra_info.update(record)
+        rounds = max(1, min(100, int(runner.budget_s / max(record["median_ms"] * 1e-3, 1e-6))))
+        benchmark.pedantic(prepared.synchronized, rounds=rounds, warmup_rounds=1 if rounds > 1 else 0)
+        return record
+
+    return run
+
+
+def pytest_benchmark_update_json(config, benchmarks, output_json):
+    run = config.stash.get(RUNNER, None)
+    if run is not None:
+        output_json["inpaint_fused"] = run.meta

@@ -1,0 +1,238 @@
+"""The ``inpaint-fused`` command line: demo previews, masks from PNGs, errors, bench and report."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+import inpaint_fused as ifd
+from inpaint_fused import benchmark as bm
+from inpaint_fused import cli
+
+FIXTURE = Path(__file__).parent / "data" / "bench-quick-cpu.json"
+
+
+def _save(tensor: torch.Tensor, path: Path, mode: str) -> Path:
+    data = (tensor.clamp(0, 1) * 255).round().to(torch.uint8).contiguous()
+    Image.frombytes(mode, (data.shape[1], data.shape[0]), bytes(data.flatten().tolist())).save(path)
+    return path
+
+
+def _picture(height: int, width: int) -> torch.Tensor:
+    rows = torch.linspace(0, 1, height).view(-1, 1, 1)
+    cols = torch.linspace(0, 1, width).view(1, -1, 1)
+    return torch.cat(
+        [rows.expand(height, width, 1), cols.expand(height, width, 1), (rows * cols).expand(height, width, 1)], -1
+    )
+
+
+def _disc(height: int, width: int) -> torch.Tensor:
+    rows = torch.linspace(-1, 1, height).view(-1, 1)
+    cols = torch.linspace(-1, 1, width).view(1, -1)
+    return ((0.6 - (rows**2 + cols**2).sqrt()) * 6 + 0.5).clamp(0, 1)
+
+
+def _run(capsys, *argv: str) -> tuple[int, str, str]:
+    status = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def _assert_preview(path: Path, height: int, width: int) -> None:
+    with Image.open(path) as image:
+        assert image.format == "PNG" and image.mode == "RGB"
+        assert image.size == cli.preview_size(height, width)
+        colors = image.getcolors(maxcolors=1 << 20)
+    assert colors is None or len(colors) > 50  # a real picture, not a blank canvas
+
+
+def test_demo_without_arguments_writes_the_preview(tmp_path):
+    """The README's main command, as on a fresh machine: no interpreter, bundled sample picture and mask."""
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    done = subprocess.run(
+        [sys.executable, "-m", "inpaint_fused", "demo"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    with Image.open(cli.SAMPLE_IMAGE) as sample:
+        width, height = sample.size
+    _assert_preview(tmp_path / "inpaint-preview.png", height // 8 * 8, width // 8 * 8)
+    assert "identical to the seed code" in done.stdout
+    assert "bundled sample" in done.stdout and "seed code" in done.stdout
+    if not torch.cuda.is_available():
+        assert "falling back to the CPU reference path" in done.stdout
+        assert "slower" in done.stdout or "no GPU results" in done.stdout
+
+
+def test_sample_assets_are_small_and_differ_in_size():
+    with Image.open(cli.SAMPLE_IMAGE) as image, Image.open(cli.SAMPLE_MASK) as mask:
+        assert image.mode == "RGB" and mask.mode == "L" and image.size != mask.size
+        assert max(image.size) <= 512
+    assert cli.SAMPLE_IMAGE.stat().st_size + cli.SAMPLE_MASK.stat().st_size < 200_000
+
+
+def test_demo_with_image_and_grayscale_mask_of_other_sizes(tmp_path, device, capsys):
+    image = _save(_picture(45, 61), tmp_path / "image.png", "RGB")
+    mask = _save(_disc(20, 30), tmp_path / "mask.png", "L")
+    out = tmp_path / "preview.png"
+    status, text, err = _run(
+        capsys,
+        "demo",
+        "--image",
+        str(image),
+        "--mask",
+        str(mask),
+        "--grow",
+        "4",
+        "-o",
+        str(out),
+        "--device",
+        device.type,
+    )
+    assert status == 0, err
+    _assert_preview(out, 40, 56)
+    assert "gray levels, white = repaint" in text and "grow_mask_by=4" in text
+    assert "identical to the seed code" in text
+
+
+def test_demo_was_offset_and_image_alpha_as_mask(tmp_path, device, capsys):
+    rgba = torch.cat([_picture(33, 48), 1 - _disc(33, 48)[..., None]], -1)
+    image = _save(rgba, tmp_path / "cutout.png", "RGBA")
+    out = tmp_path / "was.png"
+    status, text, err = _run(
+        capsys, "demo", "--image", str(image), "--was-offset", "-3", "-o", str(out), "--device", device.type
+    )
+    assert status == 0, err
+    _assert_preview(out, 32, 48)
+    assert "the image's alpha" in text and "mask_offset=-3" in text and "WAS" in text
+    assert "identical to the seed code" in text
+
+
+def test_mask_from_alpha_is_transparent_means_repaint(tmp_path):
+    alpha = torch.zeros(10, 12)
+    alpha[2:5, 3:9] = 1.0
+    rgba = torch.cat([torch.ones(10, 12, 3), alpha[..., None]], -1)
+    mask, description = cli.load_mask(_save(rgba, tmp_path / "alpha.png", "RGBA"))
+    assert "alpha" in description
+    assert torch.equal(mask[0], 1 - alpha)
+
+
+def test_mask_from_gray_levels_and_opaque_alpha(tmp_path):
+    gray = _disc(16, 16)
+    mask, description = cli.load_mask(_save(gray, tmp_path / "gray.png", "L"))
+    assert "gray levels" in description and mask.shape == (1, 16, 16)
+    assert torch.allclose(mask[0], gray, atol=1 / 255)
+    opaque = torch.cat([gray[..., None].expand(16, 16, 3), torch.ones(16, 16, 1)], -1)
+    mask, description = cli.load_mask(_save(opaque, tmp_path / "opaque.png", "RGBA"))
+    assert "gray levels" in description and torch.allclose(mask[0], gray, atol=1 / 255)
+
+
+def test_mask_from_16_bit_png(tmp_path):
+    path = tmp_path / "deep.png"
+    Image.new("I;16", (5, 4), 65535).save(path)
+    mask, _ = cli.load_mask(path)
+    assert torch.equal(mask, torch.ones(1, 4, 5))
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--image", "missing.png"], "--image: no such file: missing.png"),
+        (["--mask", "missing.png"], "--mask: no such file"),
+        (["--image", "notes.png"], "--image: cannot read notes.png as an image"),
+        (["--mask", "."], "--mask: not a file"),
+        (["-o", "no/such/dir/p.png"], "-o: directory no/such/dir does not exist"),
+        (["--grow", "-1"], "grow_mask_by must be >= 0"),
+    ],
+)
+def test_demo_errors_are_clear(tmp_path, monkeypatch, capsys, argv, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.png").write_text("not a picture")
+    status, _, err = _run(capsys, "demo", "--device", "cpu", *argv)
+    assert status == 2
+    assert err.startswith("inpaint-fused: error: ") and message in err
+
+
+def test_demo_rejects_grow_and_was_offset_together(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["demo", "--grow", "3", "--was-offset", "2"])
+    assert exit_info.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_bench_quick_writes_json_with_metadata(tmp_path, capsys):
+    path, markdown = tmp_path / "results.json", tmp_path / "bench.md"
+    status, text, _ = _run(
+        capsys, "bench", "--quick", "--device", "cpu", "--case", "32x40-g6:bf16", "--case", "grow-32x32-w5",
+        "--budget", "0.01", "--progress", "none", "--json", str(path), "--markdown", str(markdown),
+    )  # fmt: skip
+    assert status == 0
+    data = json.loads(path.read_text())
+    meta = data["meta"]
+    assert meta["schema"] == bm.SCHEMA and meta["complete"] and meta["quick"]
+    assert meta["argv"][:2] == ["inpaint-fused", "bench"]
+    for key in ("gpu", "torch", "triton", "commit", "commit_dirty", "source_hash", "cpu", "cpu_threads", "copy"):
+        assert key in meta
+    assert meta["torch"] == torch.__version__ and meta["copy"]["cpu"]["gbps"] > 0
+    assert {r["id"] for r in data["results"]} == {"32x40-g6:bf16", "grow-32x32-w5"}
+    assert all(r["status"] in ("ok", "skipped") for r in data["results"])
+    assert "Whole preprocessing" in text and "32x40-g6:bf16" in text and "vs reference-cpu" in text
+    assert markdown.read_text().count("| 32x40-g6:bf16 |") == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [(["--case", "huge"], "--case: case 'huge' does not parse"), (["--providers", "fused,nope"], "unknown nope")],
+)
+def test_bench_errors_are_clear(capsys, argv, message):
+    status, _, err = _run(capsys, "bench", "--device", "cpu", *argv)
+    assert status == 2 and message in err
+
+
+def test_report_writes_markdown_readme_and_plot(tmp_path, capsys):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{bm.README_START}\n{bm.README_END}\n")
+    argv = ["report", str(FIXTURE), "--markdown", str(tmp_path / "t.md"), "--readme", str(readme)]
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        plot = None
+    else:
+        plot = tmp_path / "img" / "bench.png"
+        argv += ["--plot", str(plot)]
+    status, text, err = _run(capsys, *argv)
+    assert status == 0, err
+    assert "Whole preprocessing" in text and "512x512-g6:f32" in text
+    assert "512x512-g6:f32" in (tmp_path / "t.md").read_text()
+    body = readme.read_text()
+    assert body.startswith("intro\n") and "| 512x512-g6:f32 |" in body
+    if plot is not None:
+        assert plot.is_file() and "![benchmark plots](img/bench.png)" in body
+
+
+def test_report_missing_file(capsys):
+    status, _, err = _run(capsys, "report", "nowhere.json")
+    assert status == 2 and "no such results file: nowhere.json" in err
+
+
+def test_demo_check_tells_ties_from_real_differences():
+    mask = torch.zeros(1, 16, 16)
+    mask[0, 5, 7] = 0.5  # a same-size resize is the identity: an exact tie, which rounds to 0
+    pixels = _picture(16, 16)[None]
+    seed = ifd.reference.vae_encode_for_inpaint(pixels, mask, 0)
+    flipped = seed[1].clone()
+    flipped[0, 0, 5, 7] = 1.0
+    out = ifd.InpaintInputs(seed[0], flipped)
+    assert "identical to the seed code:" in cli._compare(ifd.InpaintInputs(*seed), seed, mask, 16, 16, 0)
+    assert "but for 1 pixels next to bilinear ties" in cli._compare(out, seed, mask, 16, 16, 0)
+    flipped[0, 0, 12, 2] = 1.0
+    assert "DIFFERS from the seed code: 2 noise-mask pixels" in cli._compare(out, seed, mask, 16, 16, 0)

@@ -340,7 +340,8 @@ def test_sd_inpaint_4ch_strength_numpy_tensor(device, monkeypatch):
     pipe = _stock_pipeline(xl=False, in_channels=4, device=device)
     image, mask = _pil_inputs("L", size=48)
     image = np.asarray(image, dtype=np.float32)[None] / 255  # (1, H, W, C) numpy, as diffusers reads it
-    mask = torch.from_numpy(np.asarray(mask, dtype=np.float32) / 255)[None, None].to(device)  # tensor mask
+    # A tensor mask; on the CPU with the image, as the stock pipeline needs (it does not move a mask)
+    mask = torch.from_numpy(np.asarray(mask, dtype=np.float32) / 255)[None, None]
     results = _run_both(
         pipe, FusedStableDiffusionInpaintPipeline, monkeypatch, image=image, mask_image=mask, height=SIZE,
         width=SIZE, strength=0.75, **_prompt(False, device),
@@ -383,7 +384,7 @@ def test_sdxl_inpaint_same_as_stock(device, monkeypatch, in_channels):
 def test_grow_equals_stock_with_grown_mask(device, monkeypatch):
     pipe = _stock_pipeline(xl=False, in_channels=9, device=device)
     image, mask = _pil_inputs("L")
-    grown = stock.grow_binarized(pipe.mask_processor.preprocess(mask, height=SIZE, width=SIZE), 6).to(device)
+    grown = stock.grow_binarized(pipe.mask_processor.preprocess(mask, height=SIZE, width=SIZE), 6)
     results = _run_both(
         pipe, FusedStableDiffusionInpaintPipeline, monkeypatch, image=image, mask_image=mask,
         fused_kwargs={"grow_mask_by": 6}, stock_kwargs={"mask_image": grown}, **_prompt(False, device),
@@ -426,3 +427,13 @@ def test_missing_diffusers_gives_install_hint(monkeypatch):
     monkeypatch.setitem(sys.modules, "diffusers", None)
     with pytest.raises(ModuleNotFoundError, match=r"pip install 'inpaint-fused\[diffusers\]'"):
         package.FusedStableDiffusionInpaintPipeline  # noqa: B018
+
+
+def test_device_upload_divides_like_numpy(device):
+    """PIL bytes become [0, 1] floats on the device exactly as VaeImageProcessor's numpy division."""
+    from inpaint_fused.diffusers.pipelines import _device_tensor
+
+    values = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    expected = torch.from_numpy(values.astype(np.float32) / 255.0)
+    got = _device_tensor(PIL.Image.fromarray(values, mode="L"), device, grayscale=True)
+    assert torch.equal(got[0, 0].cpu(), expected)

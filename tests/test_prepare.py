@@ -228,7 +228,7 @@ def test_modify_mask_alone(device, offset):
     assert torch.equal(out, reference.was_modify_mask(mask[:, None], offset)[:, 0].round())
 
 
-@settings(max_examples=25 if not ON_GPU else 200, deadline=None)
+@settings(max_examples=25 if not ON_GPU else 60, deadline=None)
 @given(
     height=st.integers(8, 70),
     width=st.integers(8, 70),

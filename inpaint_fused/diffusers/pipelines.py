@@ -60,7 +60,10 @@ def _device_tensor(value: Any, device: torch.device, grayscale: bool) -> Any:
         return value
     if isinstance(value, PIL.Image.Image):
         array = np.array(value.convert("L") if grayscale else value)
-        pixels = torch.from_numpy(array).to(device, non_blocking=True).to(torch.float32) / 255.0
+        # A tensor divisor: CUDA divides by a CPU scalar as a multiply by its reciprocal, which is
+        # not numpy's division for 126 of the 256 byte values.
+        pixels = torch.from_numpy(array).to(device, non_blocking=True).to(torch.float32)
+        pixels = pixels / torch.tensor(255.0, device=pixels.device)
         if pixels.dim() == 2:
             pixels = pixels.unsqueeze(-1)
         return pixels.permute(2, 0, 1).unsqueeze(0)

@@ -25,6 +25,7 @@ ISSUE_CASES = {
     "2048x2048-g64": "gpu",
     "4096x4096-g6": "gpu",
     "b16x1024x1024-g6": "gpu",
+    "video16x1024x1024-g6": "gpu",  # 16 images with 16 masks: the issue's batch-16 eager figure
     "video81x480x832-g6": "gpu",
     "1024x1024-was+128": "gpu",
     "1024x1024-was-128": "gpu",

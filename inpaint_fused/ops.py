@@ -217,7 +217,7 @@ def prepare(
 def _prepare_fake(pixels, mask, ratio, vae_dtype):
     n_pix, height, width, channels = pixels.shape
     n_out = max(n_pix, mask.shape[0])
-    x, y = height // ratio * ratio, width // ratio * ratio
+    x, y, _, _ = _crop_geometry(height, width, ratio)
     if vae_dtype is None:
         out = pixels.new_empty((n_out, x, y, channels))
     else:

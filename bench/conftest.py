@@ -49,6 +49,27 @@ def pytest_collect_file(file_path: Path, parent):
     return None
 
 
+def pytest_generate_tests(metafunc):
+    """Parametrize ``case, provider`` over the default cases of the module's ``SUITE`` and its ``PROVIDERS``."""
+    suite = getattr(metafunc.module, "SUITE", None)
+    if suite is None or "case" not in metafunc.fixturenames:
+        return
+    metafunc.parametrize(
+        ("case", "provider"),
+        [
+            pytest.param(
+                case,
+                provider,
+                id=f"{case.id}-{provider}",
+                marks=pytest.mark.gpu if bm.needs_gpu(case, provider) else (),
+            )
+            for case in bm.default_cases()
+            if case.suite == suite
+            for provider in metafunc.module.PROVIDERS
+        ],
+    )
+
+
 def pytest_collection_modifyitems(config, items):
     quick = config.getoption("--bench-quick")
     gpu = torch.cuda.is_available()

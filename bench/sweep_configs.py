@@ -1,4 +1,11 @@
-"""GPU: GPU-only time (CUDA-graph replay) of a few cases under many launch configs, with registers/spills."""
+"""GPU: GPU-only time (CUDA-graph replay) of a few cases under many launch configs, with registers/spills.
+
+``python3 bench/sweep_configs.py [--profile]``: ``--profile`` also prints the device time of each
+kernel for a few cases (torch.profiler) and where a call's host time goes (cProfile), under the
+default config. Baselines, rooflines and the full matrix are ``inpaint-fused bench``'s.
+"""
+
+import argparse
 
 import torch
 from triton.testing import do_bench_cudagraph
@@ -35,7 +42,52 @@ def compiled_stats():
     return sorted(set(stats))
 
 
+def profile_kernels() -> None:
+    """Device time per kernel for a few cases (torch.profiler), to see where a case's time goes."""
+    from torch.profiler import ProfilerActivity, profile
+
+    for label, batch, size, value, was in [("1024 g6", 1, 1024, 6, False), ("16x1024 g6", 16, 1024, 6, False),
+                                           ("1024 was-128", 1, 1024, -128, True), ("1024 g0", 1, 1024, 0, False)]:
+        pixels = torch.rand(batch, size, size, 3, device="cuda")
+        mask = (torch.rand(batch, size, size, device="cuda") > 0.97).float()
+        fn = ifd.prepare_inpaint_was if was else ifd.prepare_inpaint
+        for _ in range(3):
+            fn(pixels, mask, value, vae_dtype=torch.bfloat16)
+        torch.cuda.synchronize()
+        with profile(activities=[ProfilerActivity.CUDA]) as prof:
+            for _ in range(20):
+                fn(pixels, mask, value, vae_dtype=torch.bfloat16)
+            torch.cuda.synchronize()
+        for event in prof.key_averages():
+            if event.device_type.name == "CUDA" or "kernel" in event.key:
+                total = getattr(event, "device_time_total", None) or getattr(event, "cuda_time_total", 0)
+                print(f"  kernel {label:14s} {event.key[:40]:40s} {total / event.count:8.1f} us x{event.count}")
+
+
+def profile_host() -> None:
+    """Where the host time of one call goes (cProfile over 300 calls of a single 1024^2 image)."""
+    import cProfile
+    import pstats
+
+    pixels = torch.rand(1, 1024, 1024, 3, device="cuda")
+    mask = (torch.rand(1, 1024, 1024, device="cuda") > 0.97).float()
+    for _ in range(5):
+        ifd.prepare_inpaint(pixels, mask, 6, vae_dtype=torch.bfloat16)
+    torch.cuda.synchronize()
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(300):
+        ifd.prepare_inpaint(pixels, mask, 6, vae_dtype=torch.bfloat16)
+    profiler.disable()
+    torch.cuda.synchronize()
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(18)
+
+
 def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--profile", action="store_true", help="per-kernel device time and host-time profile too")
+    args = parser.parse_args()
+    default_config = ops.GPU_CONFIG
     inputs = {}
     for batch in (1, 16):
         inputs[batch] = (torch.rand(batch, 1024, 1024, 3, device="cuda"),
@@ -49,6 +101,10 @@ def main():
             times.append(do_bench_cudagraph(lambda f=fn, p=pixels, m=mask, v=value, d=dtype: f(p, m, v, vae_dtype=d)))
         print(f"{config_name:26s} " + "  ".join(f"{c[0]} {t * 1e3:7.1f}us" for c, t in zip(CASES, times, strict=True)))
         print("    " + "; ".join(compiled_stats()), flush=True)
+    ops.GPU_CONFIG = default_config
+    if args.profile:
+        profile_kernels()
+        profile_host()
 
 
 if __name__ == "__main__":

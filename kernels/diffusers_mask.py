@@ -1,9 +1,10 @@
 """diffusers inpaint preprocessing: binarised mask, masked image in the VAE's input, latent-size mask.
 
-The diffusers inpaint pipelines (``StableDiffusionInpaintPipeline``, ``StableDiffusionXLInpaintPipeline``)
-binarise the processed mask (``m < 0.5 -> 0``, ``m >= 0.5 -> 1``, NaN left as is), form
-``masked_image = image * (mask < 0.5)``, cast it to the VAE's dtype on the device, and resize the
-mask to latent size with ``F.interpolate(mode="nearest")``. These kernels do that in one pass over
+The diffusers inpaint pipelines (``StableDiffusionInpaintPipeline``, ``StableDiffusionXLInpaintPipeline``,
+``FluxInpaintPipeline``) binarise the processed mask (``m < 0.5 -> 0``, ``m >= 0.5 -> 1``, NaN left
+as is), form ``masked_image = image * (mask < 0.5)`` (``FluxFillPipeline``: ``image * (1 - mask)``),
+cast it to the VAE's dtype on the device, and resize the mask to latent size with
+``F.interpolate(mode="nearest")``. These kernels do that in one pass over
 the image; an optional ComfyUI-style ``g x g`` box growth of the binarised mask adds a horizontal
 pass into a uint8 scratch.
 """
@@ -139,6 +140,7 @@ def _diffusers_inpaint_kernel(
     before,
     rows_per_program,
     GROW: tl.constexpr,
+    ONE_MINUS: tl.constexpr,
     BLOCK_H: tl.constexpr,
     BLOCK_W: tl.constexpr,
 ):
@@ -149,8 +151,10 @@ def _diffusers_inpaint_kernel(
 
     Per pixel, ``keep = mask < 0.5`` (NaN is not kept) and ``out = image * keep`` computed in the
     image's dtype (exact: a product with 0 or 1), then rounded once to the output dtype, as
-    ``(image * (mask < 0.5)).to(dtype)``. Pixels that nearest resize samples for the latent mask
-    write ``binarize(mask)`` there: 0 below 0.5, 1 from 0.5 up, NaN kept, in the output dtype.
+    ``(image * (mask < 0.5)).to(dtype)``. ``ONE_MINUS`` keeps ``1 - binarize(mask)`` instead, as
+    ``FluxFillPipeline``'s ``image * (1 - mask)``: the same but for NaN, which then propagates.
+    Pixels that nearest resize samples for the latent mask write ``binarize(mask)`` there: 0 below
+    0.5, 1 from 0.5 up, NaN kept, in the output dtype.
 
     With ``GROW`` the mask is the box-grown binarised mask: the vertical half of the box over the
     scratch of ``_diffusers_grow_rows_kernel`` with a running count down the rows (each tile reads
@@ -207,8 +211,11 @@ def _diffusers_inpaint_kernel(
         else:
             m = tl.load(mask_ptr + rows.to(tl.int64) * stride_mh + cols * stride_mw, mask=ok, other=0.0)
             m = m.to(mask_compute)
-            keep = (m < 0.5).to(compute_dtype)
             latent_value = tl.where(m < 0.5, 0.0, tl.where(m >= 0.5, 1.0, m))
+            if ONE_MINUS:
+                keep = (1.0 - latent_value).to(compute_dtype)
+            else:
+                keep = (m < 0.5).to(compute_dtype)
 
         pix = image_ptr + rows.to(tl.int64) * stride_ih + cols * stride_iw
         out = out_ptr + rows.to(tl.int64) * stride_oh + cols * stride_ow

@@ -16,6 +16,8 @@ pytest.importorskip("diffusers")
 from diffusers import (  # noqa: E402
     AutoencoderKL,
     DDIMScheduler,
+    FluxFillPipeline,
+    FluxInpaintPipeline,
     StableDiffusionInpaintPipeline,
     StableDiffusionXLInpaintPipeline,
     UNet2DConditionModel,
@@ -143,11 +145,33 @@ def test_fallback_without_kernels_matches(device, monkeypatch):
     assert fallback.masked_image.stride() == fused.masked_image.stride()
 
 
-def test_opcheck(device):
+@pytest.mark.parametrize("one_minus", [False, True])
+def test_opcheck(device, one_minus):
     image, mask = _image(1, 16, 24).to(device), _mask(1, 16, 24).to(device)
     torch.library.opcheck(
-        torch.ops.inpaint_fused.prepare_diffusers_inpaint, (image, mask, 3, 8, torch.float16)
+        torch.ops.inpaint_fused.prepare_diffusers_inpaint, (image, mask, 3, 8, torch.float16, one_minus)
     )
+
+
+@pytest.mark.parametrize("height, width, grow", [(64, 48, 0), (37, 53, 0), (40, 24, 5), (33, 47, 6)])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+def test_flux_fill_formula_equals_pipeline_code(device, height, width, grow, dtype):
+    """``image * (1 - mask)`` at full size (Flux Fill): NaN in the mask propagates into the image."""
+    image, mask = _image(2, height, width).to(device), _mask(1, height, width).to(device)
+    out = prepare_masked_image(
+        image, mask, vae_scale_factor=1, dtype=dtype, grow_mask_by=grow, formula="image * (1 - mask)"
+    )
+    grown = stock.grow_binarized(mask, grow) if grow > 1 else mask
+    expected = stock.prepare_mask_and_masked_image(image, grown, 0, 1, dtype, one_minus=True)
+    assert _nan_equal(out.masked_image, expected[0])
+    assert _nan_equal(out.mask, expected[1])
+    assert out.masked_image.stride() == expected[0].stride()
+    nans = out.masked_image.isnan().any(1)
+    if grow > 1:
+        assert not nans.any()  # growth yields exact 0/1
+    else:
+        assert torch.equal(nans, mask.isnan().expand(2, 1, height, width)[:, 0])
+        assert nans.any()
 
 
 @pytest.mark.parametrize(
@@ -168,6 +192,7 @@ def test_opcheck(device):
         ({"grow_mask_by": -1}, ValueError, "grow_mask_by"),
         ({"grow_mask_by": True}, TypeError, "grow_mask_by"),
         ({"dtype": torch.int8}, TypeError, "dtype"),
+        ({"formula": "image * mask"}, ValueError, "formula"),
     ],
 )
 def test_bad_input_raises(kwargs, error, match):
@@ -180,9 +205,10 @@ def test_bad_input_raises(kwargs, error, match):
 # ----------------------------------------------------------------------------------------- pipelines
 
 
-def _vae():
+def _vae(**config):
     torch.manual_seed(0)
     return AutoencoderKL(
+        **config,
         block_out_channels=(8, 8, 8, 8),
         in_channels=3,
         out_channels=3,
@@ -266,17 +292,25 @@ def _pil_inputs(mask_mode, size=SIZE, seed=3):
 
 
 class _Recorder:
-    """Records every VAE encoder input and, at the first step, the UNet's mask and masked-image latents."""
+    """Records every VAE encoder input, the fused steps run and, at the first step, the UNet's mask and
+    masked-image latents."""
 
     def __init__(self, pipe, monkeypatch):
-        self.encoded, self.step0 = [], {}
-        encode = pipe.vae.encode
+        import inpaint_fused.diffusers.pipelines as pipelines
+
+        self.encoded, self.step0, self.fused_steps = [], {}, 0
+        encode, fused_step = pipe.vae.encode, pipelines.prepare_masked_image
 
         def spy(x, *args, **kwargs):
             self.encoded.append(x.detach().clone())
             return encode(x, *args, **kwargs)
 
+        def count(*args, **kwargs):
+            self.fused_steps += 1
+            return fused_step(*args, **kwargs)
+
         monkeypatch.setattr(pipe.vae, "encode", spy)
+        monkeypatch.setattr(pipelines, "prepare_masked_image", count)
 
     def callback(self, pipe, step, timestep, tensors):
         if step == 0:
@@ -284,7 +318,7 @@ class _Recorder:
         return tensors
 
     def reset(self):
-        self.encoded, self.step0 = [], {}
+        self.encoded, self.step0, self.fused_steps = [], {}, 0
 
 
 def _run_both(stock_pipe, fused_cls, monkeypatch, fused_kwargs=None, stock_kwargs=None, **kwargs):
@@ -303,13 +337,15 @@ def _run_both(stock_pipe, fused_cls, monkeypatch, fused_kwargs=None, stock_kwarg
             callback_on_step_end_tensor_inputs=["mask", "masked_image_latents"],
             **{**kwargs, **extra},
         )
-        results.append((output.images, recorder.encoded, recorder.step0))
+        results.append((output.images, recorder.encoded, recorder.step0, recorder.fused_steps))
     return results
 
 
-def _assert_same(results, n_encodes, same_layout=True):
-    """Same VAE inputs (values and, unless told otherwise, strides), same UNet conditioning, same images."""
-    (stock_images, stock_encoded, stock_step0), (fused_images, fused_encoded, fused_step0) = results
+def _assert_same(results, n_encodes, same_layout=True, fused_steps=1):
+    """Same VAE inputs (values and, unless told otherwise, strides), same UNet conditioning, same images;
+    the fused pipeline ran the fused step ``fused_steps`` times, the stock one never."""
+    (stock_images, stock_encoded, stock_step0, stock_steps), (fused_images, fused_encoded, fused_step0, steps) = results
+    assert (stock_steps, steps) == (0, fused_steps)
     assert len(stock_encoded) == len(fused_encoded) == n_encodes
     for a, b in zip(stock_encoded, fused_encoded, strict=True):
         assert torch.equal(a, b), "VAE input differs"
@@ -412,7 +448,7 @@ def test_explicit_masked_image_latents_pass_through(device, monkeypatch):
         pipe, FusedStableDiffusionInpaintPipeline, monkeypatch, image=image, mask_image=mask,
         masked_image_latents=latents, **_prompt(False, device),
     )
-    _assert_same(results, n_encodes=0)
+    _assert_same(results, n_encodes=0, fused_steps=0)
     fused = FusedStableDiffusionInpaintPipeline.from_pipe(pipe)
     with pytest.raises(ValueError, match="grow_mask_by"):
         fused(image=image, mask_image=mask, masked_image_latents=latents, grow_mask_by=3, **_prompt(False, device))
@@ -437,3 +473,157 @@ def test_device_upload_divides_like_numpy(device):
     expected = torch.from_numpy(values.astype(np.float32) / 255.0)
     got = _device_tensor(PIL.Image.fromarray(values, mode="L"), device, grayscale=True)
     assert torch.equal(got[0, 0].cpu(), expected)
+
+
+# ---------------------------------------------------------------------------------------------- Flux
+
+
+def _flux_pipeline(cls, device):
+    """A tiny Flux inpaint or Fill pipeline: 4 latent channels, 8x VAE, one double and one single block."""
+    from diffusers import FlowMatchEulerDiscreteScheduler, FluxTransformer2DModel
+
+    latent = 4
+    packed = 4 * latent  # 2x2 patches
+    # Fill feeds latents, masked-image latents and the mask folded into f*f = 64 channels, all packed.
+    in_channels = packed + packed + 4 * 64 if cls is FluxFillPipeline else packed
+    torch.manual_seed(2)
+    transformer = FluxTransformer2DModel(
+        patch_size=1,
+        in_channels=in_channels,
+        out_channels=packed,
+        num_layers=1,
+        num_single_layers=1,
+        attention_head_dim=16,
+        num_attention_heads=2,
+        joint_attention_dim=32,
+        pooled_projection_dim=32,
+        axes_dims_rope=(4, 4, 8),
+    ).eval()
+    pipe = cls(
+        scheduler=FlowMatchEulerDiscreteScheduler(), vae=_vae(shift_factor=0.0609, scaling_factor=1.5035),
+        text_encoder=None, tokenizer=None, text_encoder_2=None, tokenizer_2=None, transformer=transformer,
+    )
+    pipe.set_progress_bar_config(disable=True)
+    return pipe.to(device)
+
+
+def _flux_prompt(device, batch=1):
+    g = torch.Generator().manual_seed(7)
+    return {
+        "prompt_embeds": torch.randn(batch, 5, 32, generator=g).to(device),
+        "pooled_prompt_embeds": torch.randn(batch, 32, generator=g).to(device),
+    }
+
+
+def _run_both_flux(stock_pipe, fused_cls, monkeypatch, fused_kwargs=None, stock_kwargs=None, **kwargs):
+    """As ``_run_both``, recording what ``prepare_mask_latents`` returns (Flux has no such callback tensors)."""
+    fused_pipe = fused_cls.from_pipe(stock_pipe)
+    recorder = _Recorder(stock_pipe, monkeypatch)
+    kwargs = {"output_type": "np", "height": SIZE, "width": SIZE, "num_inference_steps": 2, **kwargs}
+    results = []
+    for pipe, extra in ((stock_pipe, stock_kwargs or {}), (fused_pipe, fused_kwargs or {})):
+        recorder.reset()
+        prepare = pipe.prepare_mask_latents
+
+        def spy(*args, _prepare=prepare, **kw):
+            mask, latents = _prepare(*args, **kw)
+            recorder.step0 = {"mask": mask.detach().clone(), "masked_image_latents": latents.detach().clone()}
+            return mask, latents
+
+        monkeypatch.setattr(pipe, "prepare_mask_latents", spy)
+        output = pipe(generator=torch.Generator().manual_seed(42), **{**kwargs, **extra})
+        results.append((output.images, recorder.encoded, recorder.step0, recorder.fused_steps))
+    return results
+
+
+def _nan_images_equal(results):
+    """For NaN masks: the same VAE inputs, NaN where the stock ones are."""
+    (_, stock_encoded, _, _), (_, fused_encoded, _, steps) = results
+    assert steps == 1
+    assert len(stock_encoded) == len(fused_encoded)
+    for a, b in zip(stock_encoded, fused_encoded, strict=True):
+        assert _nan_equal(a, b)
+
+
+@pytest.mark.parametrize("mask_mode", ["L", "RGBA"])
+def test_flux_inpaint_same_as_stock(device, monkeypatch, mask_mode):
+    from inpaint_fused.diffusers import FusedFluxInpaintPipeline
+
+    pipe = _flux_pipeline(FluxInpaintPipeline, device)
+    image, mask = _pil_inputs(mask_mode)
+    results = _run_both_flux(pipe, FusedFluxInpaintPipeline, monkeypatch, image=image, mask_image=mask,
+                             **_flux_prompt(device))
+    _assert_same(results, n_encodes=2)  # default strength 0.6: the init image, then the masked image
+    assert results[1][2]["mask"].shape == (1, (SIZE // 16) ** 2, 4 * 4)  # packed latent mask
+
+
+def test_flux_inpaint_grow_and_images_per_prompt(device, monkeypatch):
+    from inpaint_fused.diffusers import FusedFluxInpaintPipeline
+
+    pipe = _flux_pipeline(FluxInpaintPipeline, device)
+    image, mask = _pil_inputs("L")
+    grown = stock.grow_binarized(pipe.mask_processor.preprocess(mask, height=SIZE, width=SIZE), 7)
+    results = _run_both_flux(
+        pipe, FusedFluxInpaintPipeline, monkeypatch, image=image, mask_image=mask, num_images_per_prompt=2,
+        strength=1.0, fused_kwargs={"grow_mask_by": 7}, stock_kwargs={"mask_image": grown},
+        **_flux_prompt(device),
+    )
+    _assert_same(results, n_encodes=2)
+    assert results[1][2]["mask"].shape[0] == 2
+
+
+@pytest.mark.parametrize("mask_mode", ["L", "RGB"])
+def test_flux_fill_same_as_stock(device, monkeypatch, mask_mode):
+    from inpaint_fused.diffusers import FusedFluxFillPipeline
+
+    pipe = _flux_pipeline(FluxFillPipeline, device)
+    image, mask = _pil_inputs(mask_mode)
+    results = _run_both_flux(pipe, FusedFluxFillPipeline, monkeypatch, image=image, mask_image=mask,
+                             **_flux_prompt(device))
+    _assert_same(results, n_encodes=2)  # the init image (prepare_latents), then the masked image
+    assert results[1][2]["mask"].shape == (1, (SIZE // 16) ** 2, 64 * 4)  # the full-size mask, folded and packed
+
+
+def test_flux_fill_grow_batch_and_strength(device, monkeypatch):
+    from inpaint_fused.diffusers import FusedFluxFillPipeline
+
+    pipe = _flux_pipeline(FluxFillPipeline, device)
+    (a, mask), (b, _) = _pil_inputs("L"), _pil_inputs("L", seed=9)
+    grown = stock.grow_binarized(pipe.mask_processor.preprocess(mask, height=SIZE, width=SIZE), 6)
+    results = _run_both_flux(
+        pipe, FusedFluxFillPipeline, monkeypatch, image=[a, b], mask_image=mask, strength=0.8, fused_kwargs={"grow_mask_by": 6}, stock_kwargs={"mask_image": grown},
+        **_flux_prompt(device, batch=2),
+    )
+    _assert_same(results, n_encodes=2)
+    assert results[1][2]["masked_image_latents"].shape[0] == 2
+
+
+def test_flux_fill_nan_mask_propagates_as_stock(device, monkeypatch):
+    """A tensor mask with NaN: Flux Fill's ``image * (1 - mask)`` puts NaN into the VAE input; so does the fused op."""
+    from inpaint_fused.diffusers import FusedFluxFillPipeline
+
+    pipe = _flux_pipeline(FluxFillPipeline, device)
+    image, _ = _pil_inputs("L")
+    mask = torch.zeros(1, 1, SIZE, SIZE)
+    mask[..., 10:30, 20:40] = 1
+    mask[..., 3, 5] = float("nan")
+    results = _run_both_flux(pipe, FusedFluxFillPipeline, monkeypatch, image=image, mask_image=mask,
+                             **_flux_prompt(device))
+    _nan_images_equal(results)
+    assert results[1][1][1].isnan().any()
+
+
+def test_flux_fill_explicit_latents_and_errors(device, monkeypatch):
+    from inpaint_fused.diffusers import FusedFluxFillPipeline
+
+    pipe = _flux_pipeline(FluxFillPipeline, device)
+    fused = FusedFluxFillPipeline.from_pipe(pipe)
+    image, mask = _pil_inputs("L")
+    # The stock pipeline's own check still runs: an image together with masked_image_latents is refused.
+    latents = torch.randn(1, (SIZE // 16) ** 2, 16 + 256).to(device)
+    for p in (pipe, fused):
+        with pytest.raises(ValueError, match="masked_image_latents"):
+            p(image=image, mask_image=mask, masked_image_latents=latents, height=SIZE, width=SIZE,
+              **_flux_prompt(device))
+    with pytest.raises(ValueError, match="grow_mask_by"):
+        fused(image=image, mask_image=mask, grow_mask_by=-1, height=SIZE, width=SIZE, **_flux_prompt(device))

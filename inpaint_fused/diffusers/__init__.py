@@ -1,4 +1,4 @@
-"""diffusers integration: the inpaint pipelines' preprocessing through the fused kernels.
+"""diffusers integration: the SD, SDXL and Flux inpaint pipelines' preprocessing through the fused kernels.
 
 ``prepare_masked_image`` needs only torch. The pipeline classes need diffusers
 (``pip install 'inpaint-fused[diffusers]'``) and are imported on first use::
@@ -13,7 +13,12 @@ import importlib
 
 from ._api import DiffusersInpaintInputs, prepare_masked_image
 
-_PIPELINES = ("FusedStableDiffusionInpaintPipeline", "FusedStableDiffusionXLInpaintPipeline")
+_PIPELINES = (
+    "FusedFluxFillPipeline",
+    "FusedFluxInpaintPipeline",
+    "FusedStableDiffusionInpaintPipeline",
+    "FusedStableDiffusionXLInpaintPipeline",
+)
 
 __all__ = ["DiffusersInpaintInputs", "prepare_masked_image", *_PIPELINES]
 

@@ -9,11 +9,14 @@ import torch
 from ..api import FLOAT_DTYPES, _check_float_tensor, _check_int
 from . import _ops  # noqa: F401  (registers torch.ops.inpaint_fused.prepare_diffusers_inpaint)
 
+FORMULAS = ("image * (mask < 0.5)", "image * (1 - mask)")
+
 
 class DiffusersInpaintInputs(NamedTuple):
     """What ``prepare_mask_latents`` of the diffusers inpaint pipelines hands to the VAE and the UNet.
 
-    ``masked_image``: ``(N, 3, H, W)`` in ``dtype``, ``image * (mask < 0.5)``: the VAE's input.
+    ``masked_image``: ``(N, 3, H, W)`` in ``dtype``, ``image * (mask < 0.5)`` (or Flux Fill's
+    ``image * (1 - mask)``): the VAE's input.
     ``mask``: ``(Bm, 1, H // f, W // f)`` in ``dtype``, the binarised mask at latent size (nearest).
     """
 
@@ -44,6 +47,7 @@ def prepare_masked_image(
     vae_scale_factor: int = 8,
     dtype: Optional[torch.dtype] = None,
     grow_mask_by: int = 0,
+    formula: str = "image * (mask < 0.5)",
 ) -> DiffusersInpaintInputs:
     """The diffusers inpaint pipelines' mask step in one fused pass: VAE input and latent-size mask.
 
@@ -59,6 +63,10 @@ def prepare_masked_image(
     with ComfyUI's ``grow_mask_by`` semantics (asymmetric for even ``g``: ``g/2 - 1`` up/left,
     ``g/2`` down/right), then uses it for both outputs, exactly as if that grown mask had been
     passed to the pipeline. 0 and 1 do not grow. The cost does not depend on ``g``.
+
+    ``formula`` names the pipeline's masking statement: ``"image * (mask < 0.5)"`` (SD, SDXL, Flux
+    inpaint) or ``"image * (1 - mask)"`` (``FluxFillPipeline``, which also keeps the mask at full
+    size: ``vae_scale_factor=1``). They differ only where the mask is NaN: zero, or NaN.
 
     Runs the Triton kernel on CUDA tensors, and on CPU tensors when ``TRITON_INTERPRET=1``;
     otherwise the pipelines' own torch code.
@@ -76,7 +84,7 @@ def prepare_masked_image(
             a ``dtype`` that is not a float dtype.
         ValueError: a wrong rank, not 3 image channels, an empty batch, a mask of another size than
             the image, batches that do not broadcast, ``vae_scale_factor < 1`` or larger than the
-            image, ``grow_mask_by < 0``.
+            image, ``grow_mask_by < 0``, a ``formula`` other than the two above.
 
     Example:
         >>> import torch
@@ -100,6 +108,8 @@ def prepare_masked_image(
             f"image of {height}x{width} is smaller than vae_scale_factor={factor}: the latent would be empty"
         )
     grow = _check_int(grow_mask_by, "grow_mask_by", 0)
+    if formula not in FORMULAS:
+        raise ValueError(f"formula must be one of {FORMULAS}, got {formula!r}")
     dtype = image.dtype if dtype is None else dtype
     if dtype not in FLOAT_DTYPES:
         raise TypeError(f"dtype must be float16, bfloat16, float32 or float64, got {dtype}")
@@ -114,5 +124,5 @@ def prepare_masked_image(
             f"mask batch {mask.shape[0]} does not broadcast with image batch {batch}: it must be 1 or {batch}"
         )
     return DiffusersInpaintInputs(
-        *torch.ops.inpaint_fused.prepare_diffusers_inpaint(image, mask, grow, factor, dtype)
+        *torch.ops.inpaint_fused.prepare_diffusers_inpaint(image, mask, grow, factor, dtype, formula == FORMULAS[1])
     )

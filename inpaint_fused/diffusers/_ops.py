@@ -44,7 +44,7 @@ def _grow_window(grow_mask_by: int, height: int, width: int) -> tuple[int, int]:
 
 
 def _stock_layouts(
-    image: torch.Tensor, mask: torch.Tensor, vae_scale_factor: int, dtype: torch.dtype
+    image: torch.Tensor, mask: torch.Tensor, vae_scale_factor: int, dtype: torch.dtype, one_minus: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Empty outputs laid out as the pipelines' results would be, worked out on the meta device.
 
@@ -55,7 +55,7 @@ def _stock_layouts(
     height, width = image.shape[-2:]
     meta_image = torch.empty_strided(image.shape, image.stride(), dtype=image.dtype, device="meta")
     meta_mask = torch.empty_strided(mask.shape, mask.stride(), dtype=mask.dtype, device="meta")
-    masked = (meta_image * (meta_mask < 0.5)).to(dtype)
+    masked = (meta_image * ((1 - meta_mask) if one_minus else (meta_mask < 0.5))).to(dtype)
     latent = F.interpolate(meta_mask, size=(height // vae_scale_factor, width // vae_scale_factor)).to(dtype)
     return (
         torch.empty_strided(masked.shape, masked.stride(), dtype=dtype, device=image.device),
@@ -64,7 +64,12 @@ def _stock_layouts(
 
 
 def _launch(
-    image: torch.Tensor, mask: torch.Tensor, grow_mask_by: int, vae_scale_factor: int, dtype: torch.dtype
+    image: torch.Tensor,
+    mask: torch.Tensor,
+    grow_mask_by: int,
+    vae_scale_factor: int,
+    dtype: torch.dtype,
+    one_minus: bool,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     kernels = _backend.load_kernels()
     device = image.device
@@ -72,7 +77,7 @@ def _launch(
     n_masks = mask.shape[0]
     n_out = max(n_images, n_masks)
     latent_h, latent_w = height // vae_scale_factor, width // vae_scale_factor
-    out, latent = _stock_layouts(image, mask, vae_scale_factor, dtype)
+    out, latent = _stock_layouts(image, mask, vae_scale_factor, dtype, one_minus)
     interpreted = device.type != "cuda"
     launch = {} if interpreted else {"num_warps": 4}
     block_h, block_w = (32, 64) if interpreted else (8, 128)
@@ -107,26 +112,34 @@ def _launch(
         latent.stride(0), latent.stride(2), latent.stride(3),
         n_images, n_masks, height, width, latent_h, latent_w,
         _float32(height / latent_h), _float32(width / latent_w), win, before, rows_per_program,
-        GROW=grows, BLOCK_H=block_h, BLOCK_W=block_w, **launch,
+        GROW=grows, ONE_MINUS=one_minus, BLOCK_H=block_h, BLOCK_W=block_w, **launch,
     )
     return out, latent
 
 
 @torch.library.custom_op("inpaint_fused::prepare_diffusers_inpaint", mutates_args=())
 def prepare_diffusers_inpaint_op(
-    image: torch.Tensor, mask: torch.Tensor, grow_mask_by: int, vae_scale_factor: int, dtype: torch.dtype
+    image: torch.Tensor,
+    mask: torch.Tensor,
+    grow_mask_by: int,
+    vae_scale_factor: int,
+    dtype: torch.dtype,
+    one_minus: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """diffusers inpaint preprocessing: ``(masked image (N, 3, H, W), latent mask (Bm, 1, H // f, W // f))``.
 
-    Outputs are laid out as the pipelines' ``image * (mask < 0.5)`` and ``F.interpolate`` results.
+    Outputs are laid out as the pipelines' ``image * (mask < 0.5)`` (``one_minus``:
+    ``image * (1 - mask)``, Flux Fill's) and ``F.interpolate`` results.
     """
     if not _backend.uses_triton(image.device):
-        masked, latent = _stock_layouts(image, mask, vae_scale_factor, dtype)
-        expected = _reference.prepare_mask_and_masked_image(image, mask, grow_mask_by, vae_scale_factor, dtype)
+        masked, latent = _stock_layouts(image, mask, vae_scale_factor, dtype, one_minus)
+        expected = _reference.prepare_mask_and_masked_image(
+            image, mask, grow_mask_by, vae_scale_factor, dtype, one_minus=one_minus
+        )
         return masked.copy_(expected[0]), latent.copy_(expected[1])
-    return _launch(image, mask, grow_mask_by, vae_scale_factor, dtype)
+    return _launch(image, mask, grow_mask_by, vae_scale_factor, dtype, one_minus)
 
 
 @prepare_diffusers_inpaint_op.register_fake
-def _(image, mask, grow_mask_by, vae_scale_factor, dtype):
-    return _stock_layouts(image, mask, vae_scale_factor, dtype)
+def _(image, mask, grow_mask_by, vae_scale_factor, dtype, one_minus=False):
+    return _stock_layouts(image, mask, vae_scale_factor, dtype, one_minus)

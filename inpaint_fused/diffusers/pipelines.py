@@ -1,35 +1,47 @@
-"""Drop-in subclasses of the diffusers SD and SDXL inpaint pipelines that run the fused mask step.
+"""Drop-in subclasses of the diffusers SD, SDXL and Flux inpaint pipelines that run the fused mask step.
 
 They change nothing but where ``masked_image`` and the latent-size mask come from: the stock
 ``__call__`` runs as is (prompt encoding, ``image_processor`` / ``mask_processor`` preprocessing with
 the stock resize policy, schedulers, callbacks, ``padding_mask_crop``), and
 ``prepare_mask_latents`` receives the VAE input from ``prepare_masked_image`` instead of from
-``init_image * (mask < 0.5)`` on the host. The VAE encodes in the same place, with the same
-generator, so a seeded run consumes its random draws in the stock order and gives the same image.
+``init_image * (mask < 0.5)`` on the host (Flux Fill: ``init_image * (1 - mask)``). The VAE encodes
+in the same place, with the same generator, so a seeded run consumes its random draws in the stock
+order and gives the same image.
 """
 
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import numpy as np
 import PIL.Image
 import torch
-from diffusers import StableDiffusionInpaintPipeline, StableDiffusionXLInpaintPipeline
+from diffusers import (
+    FluxFillPipeline,
+    FluxInpaintPipeline,
+    StableDiffusionInpaintPipeline,
+    StableDiffusionXLInpaintPipeline,
+)
 
 from ..api import _check_int
 from ._api import prepare_masked_image
 
-__all__ = ["FusedStableDiffusionInpaintPipeline", "FusedStableDiffusionXLInpaintPipeline"]
+__all__ = [
+    "FusedFluxFillPipeline",
+    "FusedFluxInpaintPipeline",
+    "FusedStableDiffusionInpaintPipeline",
+    "FusedStableDiffusionXLInpaintPipeline",
+]
 
 
 class _FusedMaskedImage:
     """Passed as ``masked_image_latents`` to the stock ``__call__``: "compute it in prepare_mask_latents".
 
-    The stock code hands ``masked_image_latents`` through to ``prepare_mask_latents`` untouched and
-    skips its host-side ``init_image * (mask < 0.5)`` when it is not None.
+    The SD, SDXL and Flux inpaint code hands ``masked_image_latents`` through to
+    ``prepare_mask_latents`` untouched and skips its host-side ``init_image * (mask < 0.5)`` when it
+    is not None.
     """
 
     def __repr__(self) -> str:
@@ -42,7 +54,9 @@ _FUSED = _FusedMaskedImage()
 @dataclass
 class _CallState:
     grow_mask_by: int
+    mask_image: Any = None
     init_image: Optional[torch.Tensor] = None
+    latents_args: dict[str, Any] = field(default_factory=dict)
 
 
 def _device_tensor(value: Any, device: torch.device, grayscale: bool) -> Any:
@@ -110,7 +124,7 @@ class _FusedInpaintMixin:
         bound = inspect.signature(call).bind(*args, **kwargs)
         grow = _check_int(grow_mask_by, "grow_mask_by", 0)
         if bound.arguments.get("masked_image_latents") is None:
-            bound.arguments["masked_image_latents"] = _FUSED
+            bound.arguments["masked_image_latents"] = self._fused_marker(bound.arguments)
         elif grow > 1:
             raise ValueError("grow_mask_by cannot grow the mask of a masked_image_latents computed elsewhere")
         if preprocess_on_device and bound.arguments.get("padding_mask_crop") is None:
@@ -118,7 +132,7 @@ class _FusedInpaintMixin:
             for name, grayscale in (("image", False), ("mask_image", True)):
                 if name in bound.arguments:
                     bound.arguments[name] = _device_tensor(bound.arguments[name], device, grayscale)
-        self._fused_state = _CallState(grow)
+        self._fused_state = _CallState(grow, bound.arguments.get("mask_image"))
         try:
             return call(*bound.args, **bound.kwargs)
         finally:
@@ -136,47 +150,56 @@ class _FusedInpaintMixin:
             image = image.to(bound.arguments["device"])
             bound.arguments["image"] = image
         state.init_image = image
+        state.latents_args = dict(bound.arguments)
         return super().prepare_latents(*bound.args, **bound.kwargs)
+
+    def _fused_marker(self, call_arguments: dict[str, Any]) -> Any:
+        """What ``__call__`` passes as ``masked_image_latents`` when the user gave none."""
+        return _FUSED
 
     def _stock_masked_image(self, init_image: torch.Tensor, mask: torch.Tensor) -> Optional[torch.Tensor]:
         return init_image * (mask < 0.5)
 
-    def prepare_mask_latents(
-        self, mask, masked_image, batch_size, height, width, dtype, device, generator, do_classifier_free_guidance
-    ):
-        if masked_image is not _FUSED:
-            return super().prepare_mask_latents(
-                mask, masked_image, batch_size, height, width, dtype, device, generator, do_classifier_free_guidance
-            )
+    def _latent_size(self, height: int, width: int) -> tuple[int, int]:
+        """The latent mask's size in ``prepare_mask_latents`` for a ``height x width`` image."""
+        return height // self.vae_scale_factor, width // self.vae_scale_factor
+
+    def _fusable_vae(self) -> bool:
+        # The stock code takes a 4-channel "masked image" for latents; 3-channel pixels never are.
+        return self.vae.config.latent_channels == 4
+
+    def prepare_mask_latents(self, *args: Any, **kwargs: Any):
+        stock = super().prepare_mask_latents
+        bound = inspect.signature(stock).bind(*args, **kwargs)
+        if not isinstance(bound.arguments["masked_image"], _FusedMaskedImage):
+            return stock(*args, **kwargs)
         state = self._fused_state
-        init_image = state.init_image
+        init_image, mask = state.init_image, bound.arguments["mask"]
         fusable = (
             init_image is not None
             and init_image.dim() == 4
             and init_image.shape[1] == 3
             and mask.shape[-2:] == init_image.shape[-2:]
-            and self.vae.config.latent_channels == 4
+            and self._latent_size(*init_image.shape[-2:]) == tuple(s // self.vae_scale_factor for s in mask.shape[-2:])
+            and self._fusable_vae()
         )
         if not fusable:
             if state.grow_mask_by > 1:
                 raise ValueError("grow_mask_by needs the image as pixels (B, 3, H, W), not as latents")
-            masked_image = self._stock_masked_image(init_image, mask)
-            return super().prepare_mask_latents(
-                mask, masked_image, batch_size, height, width, dtype, device, generator, do_classifier_free_guidance
-            )
+            bound.arguments["masked_image"] = self._stock_masked_image(init_image, mask)
+            return stock(*bound.args, **bound.kwargs)
         fused = prepare_masked_image(
-            init_image.to(device),
+            init_image.to(bound.arguments["device"]),
             mask,
             vae_scale_factor=self.vae_scale_factor,
-            dtype=dtype,
+            dtype=bound.arguments["dtype"],
             grow_mask_by=state.grow_mask_by,
         )
-        masked_image_latents = self._encode_vae_image(fused.masked_image, generator=generator)
-        # The stock code resizes the mask (an identity now) and repeats both for the batch and for CFG.
-        return super().prepare_mask_latents(
-            fused.mask, masked_image_latents, batch_size, height, width, dtype, device, generator,
-            do_classifier_free_guidance,
-        )
+        # The stock code resizes the mask (an identity now), encodes the masked image with the same
+        # generator at the same point, and repeats both for the batch (and for CFG).
+        bound.arguments["mask"] = fused.mask
+        bound.arguments["masked_image"] = fused.masked_image
+        return stock(*bound.args, **bound.kwargs)
 
 
 class FusedStableDiffusionInpaintPipeline(_FusedInpaintMixin, StableDiffusionInpaintPipeline):
@@ -203,3 +226,94 @@ class FusedStableDiffusionXLInpaintPipeline(_FusedInpaintMixin, StableDiffusionX
 
     def _stock_masked_image(self, init_image: torch.Tensor, mask: torch.Tensor) -> Optional[torch.Tensor]:
         return None if init_image.shape[1] == 4 else init_image * (mask < 0.5)
+
+
+class FusedFluxInpaintPipeline(_FusedInpaintMixin, FluxInpaintPipeline):
+    """``FluxInpaintPipeline`` whose mask step runs fused on the execution device.
+
+    As :class:`FusedStableDiffusionInpaintPipeline`: build it like the stock one or with
+    ``FusedFluxInpaintPipeline.from_pipe(pipe)``; ``__call__`` takes the stock arguments plus
+    ``grow_mask_by`` and ``preprocess_on_device``. The latent mask is the stock one,
+    ``2 * (size // (2 * f))`` per side (the image processor makes the size a multiple of ``2 * f``).
+    """
+
+    def _latent_size(self, height: int, width: int) -> tuple[int, int]:
+        factor = 2 * self.vae_scale_factor
+        return 2 * (height // factor), 2 * (width // factor)
+
+    def _fusable_vae(self) -> bool:
+        # The stock code takes a 16-channel "masked image" for latents; 3-channel pixels never are.
+        return True
+
+
+class _FillLatents(_FusedMaskedImage):
+    """Passed as ``masked_image_latents`` to ``FluxFillPipeline.__call__``, which does not compute them
+    when given and calls ``masked_image_latents.to(device)`` where it would have: that call runs
+    the fused step there, after ``prepare_latents``, so the generator is drawn in the stock order.
+    """
+
+    def __init__(self, pipe: FusedFluxFillPipeline) -> None:
+        self._pipe = pipe
+
+    def to(self, *args: Any, **kwargs: Any) -> torch.Tensor:
+        return self._pipe._fused_fill_latents()
+
+    def __repr__(self) -> str:
+        return "<fused Flux Fill masked image latents>"
+
+
+class FusedFluxFillPipeline(_FusedInpaintMixin, FluxFillPipeline):
+    """``FluxFillPipeline`` whose mask step runs fused on the execution device.
+
+    The stock pipeline forms ``init_image * (1 - mask)`` on the host and hands the full-size
+    binarised mask to ``prepare_mask_latents``, which folds it into ``f * f`` channels; here one
+    kernel writes both on the device (``formula="image * (1 - mask)"``, ``vae_scale_factor=1``) and
+    the stock ``prepare_mask_latents`` encodes, packs and concatenates them at the same point.
+    Same extra arguments as :class:`FusedStableDiffusionInpaintPipeline`; ``grow_mask_by`` grows the
+    mask that is folded into the latents too.
+    """
+
+    def _fused_marker(self, call_arguments: dict[str, Any]) -> Any:
+        # Without an image the stock code has nothing to mask (and says so).
+        return _FillLatents(self) if call_arguments.get("image") is not None else None
+
+    def check_inputs(self, *args: Any, **kwargs: Any):
+        stock = super().check_inputs
+        bound = inspect.signature(stock).bind(*args, **kwargs)
+        if isinstance(bound.arguments.get("masked_image_latents"), _FillLatents):
+            bound.arguments["masked_image_latents"] = None
+        return stock(*bound.args, **bound.kwargs)
+
+    def _fused_fill_latents(self) -> torch.Tensor:
+        """Step 6 of the stock ``__call__`` ("Prepare mask and masked image latents"), fused."""
+        state = self._fused_state
+        args, init_image = state.latents_args, state.init_image
+        device, dtype, generator = args["device"], args["dtype"], args["generator"]
+        mask = self.mask_processor.preprocess(state.mask_image, height=args["height"], width=args["width"])
+        fusable = (
+            isinstance(init_image, torch.Tensor)
+            and init_image.dim() == 4
+            and init_image.shape[1] == 3
+            and mask.shape[-2:] == init_image.shape[-2:]
+        )
+        if fusable:
+            fused = prepare_masked_image(
+                init_image.to(device),
+                mask,
+                vae_scale_factor=1,
+                dtype=dtype,
+                grow_mask_by=state.grow_mask_by,
+                formula="image * (1 - mask)",
+            )
+            mask, masked_image = fused.mask, fused.masked_image
+        elif state.grow_mask_by > 1:
+            raise ValueError("grow_mask_by needs the image as pixels (B, 3, H, W), not as latents")
+        else:
+            masked_image = (init_image * (1 - mask.to(init_image.device))).to(device=device, dtype=dtype)
+        height, width = init_image.shape[-2:]
+        # prepare_latents got batch_size * num_images_per_prompt; prepare_mask_latents uses only the product.
+        mask, masked_image_latents = self.prepare_mask_latents(
+            mask, masked_image, args["batch_size"], args["num_channels_latents"], 1, height, width, dtype, device,
+            generator,
+        )
+        return torch.cat((masked_image_latents, mask), dim=-1)

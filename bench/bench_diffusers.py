@@ -2,12 +2,16 @@
 
 ``preprocess`` times what runs between the user's PIL inputs and the VAE's input on the device:
 the stock processors (the same in both), then either the stock ``init_image * (mask < 0.5)``,
-nearest resize and ``.to(device, dtype)`` or one upload of the image and the fused op.
+nearest resize and ``.to(device, dtype)`` (SD, SDXL, Flux inpaint; Flux Fill: ``init_image *
+(1 - mask)`` and the full-size mask) or one upload of the image and the fused op.
 ``pipeline_call`` times a whole call of an SD-1.5-sized inpaint pipeline with random weights (built
 from its config, no download) so that ``extra_info["preprocess_share"]`` puts the step in
 proportion. GPU cases carry the ``gpu`` marker; the small CPU case smoke-tests the file in CI.
 
     pytest bench/bench_diffusers.py --benchmark-json=bench/results/diffusers.json
+
+The JSON's ``inpaint_fused`` entry records the GPU, versions and commit (``INPAINT_FUSED_COMMIT``
+overrides git, for a copied work tree).
 """
 
 import functools
@@ -50,54 +54,67 @@ def _inputs(size: int):
     return image, PIL.Image.fromarray(mask, mode="L")
 
 
-def _processors():
-    image_processor = VaeImageProcessor(vae_scale_factor=8)
+def _processors(pipeline: str):
+    # Flux's processors round sizes to 2 * f (packing); the mask step is the same.
+    factor = 16 if pipeline == "flux-fill" else 8
+    image_processor = VaeImageProcessor(vae_scale_factor=factor)
     mask_processor = VaeImageProcessor(
-        vae_scale_factor=8, do_normalize=False, do_binarize=True, do_convert_grayscale=True
+        vae_scale_factor=factor, do_normalize=False, do_binarize=True, do_convert_grayscale=True
     )
     return image_processor, mask_processor
 
 
-def _stock_step(image, mask, size, device, dtype):
-    """Statement for statement what the stock SD inpaint pipeline runs up to the VAE's input."""
-    image_processor, mask_processor = _processors()
+def _stock_step(pipeline, image, mask, size, device, dtype):
+    """Statement for statement what the stock pipeline runs up to the VAE's input."""
+    image_processor, mask_processor = _processors(pipeline)
     init_image = image_processor.preprocess(image, height=size, width=size).to(dtype=torch.float32)
     mask_condition = mask_processor.preprocess(mask, height=size, width=size)
-    masked_image = init_image * (mask_condition < 0.5)
-    latent_mask = F.interpolate(mask_condition, size=(size // 8, size // 8)).to(device=device, dtype=dtype)
-    masked_image = masked_image.to(device=device, dtype=dtype)
+    if pipeline == "flux-fill":
+        masked_image = (init_image * (1 - mask_condition)).to(device=device, dtype=dtype)
+        mask_out = mask_condition.to(device=device, dtype=dtype)  # folded into 64 channels, then moved
+    else:
+        masked_image = init_image * (mask_condition < 0.5)
+        mask_out = F.interpolate(mask_condition, size=(size // 8, size // 8)).to(device=device, dtype=dtype)
+        masked_image = masked_image.to(device=device, dtype=dtype)
     _sync(device)
-    return masked_image, latent_mask
+    return masked_image, mask_out
 
 
-def _fused_step(image, mask, size, device, dtype):
+def _fused_step(pipeline, image, mask, size, device, dtype):
     """The fused pipeline's route: the same processors, one upload, one kernel."""
-    image_processor, mask_processor = _processors()
+    image_processor, mask_processor = _processors(pipeline)
     init_image = image_processor.preprocess(image, height=size, width=size).to(dtype=torch.float32)
     mask_condition = mask_processor.preprocess(mask, height=size, width=size)
-    out = prepare_masked_image(init_image.to(device), mask_condition, vae_scale_factor=8, dtype=dtype)
+    if pipeline == "flux-fill":
+        out = prepare_masked_image(
+            init_image.to(device), mask_condition, vae_scale_factor=1, dtype=dtype, formula="image * (1 - mask)"
+        )
+    else:
+        out = prepare_masked_image(init_image.to(device), mask_condition, vae_scale_factor=8, dtype=dtype)
     _sync(device)
     return out
 
 
 CASES = [
-    pytest.param("cpu", 64, torch.float32, id="cpu-64"),
-    pytest.param("cuda", 512, torch.float16, id="cuda-512", marks=[gpu, needs_cuda]),
-    pytest.param("cuda", 1024, torch.float16, id="cuda-1024", marks=[gpu, needs_cuda]),
+    pytest.param("sd", "cpu", 64, torch.float32, id="sd-cpu-64"),
+    pytest.param("sd", "cuda", 512, torch.float16, id="sd-cuda-512", marks=[gpu, needs_cuda]),
+    pytest.param("sd", "cuda", 1024, torch.float16, id="sd-cuda-1024", marks=[gpu, needs_cuda]),
+    pytest.param("flux-fill", "cuda", 1024, torch.bfloat16, id="flux-fill-cuda-1024", marks=[gpu, needs_cuda]),
 ]
 
 
 @pytest.mark.parametrize("provider", ["stock", "fused"])
-@pytest.mark.parametrize("device_name, size, dtype", CASES)
-def test_preprocess(benchmark, provider, device_name, size, dtype):
+@pytest.mark.parametrize("pipeline, device_name, size, dtype", CASES)
+def test_preprocess(benchmark, provider, pipeline, device_name, size, dtype):
     device = torch.device(device_name)
     image, mask = _inputs(size)
     step = _stock_step if provider == "stock" else _fused_step
-    step(image, mask, size, device, dtype)  # warm-up: compile, allocator
+    step(pipeline, image, mask, size, device, dtype)  # warm-up: compile, allocator
+    benchmark.group = f"preprocess {pipeline} {size}"
     benchmark.extra_info.update(
-        {"provider": provider, "size": size, "dtype": str(dtype), "device": _device_name(device)}
+        {"provider": provider, "pipeline": pipeline, "size": size, "dtype": str(dtype), "device": _device_name(device)}
     )
-    benchmark(step, image, mask, size, device, dtype)
+    benchmark(step, pipeline, image, mask, size, device, dtype)
 
 
 def _device_name(device: torch.device) -> str:
@@ -144,7 +161,8 @@ def test_pipeline_call(benchmark, provider):
 
     run()
     step = _fused_step if fused else _stock_step
-    preprocess = min(_timed(step, image, mask, size, device, dtype) for _ in range(5))
+    preprocess = min(_timed(step, "sd", image, mask, size, device, dtype) for _ in range(5))
+    benchmark.group = f"pipeline call sd {size}, {steps} steps"
     benchmark.extra_info.update({"provider": provider, "size": size, "steps": steps, "device": _device_name(device)})
     benchmark.pedantic(run, rounds=3, iterations=1)
     benchmark.extra_info["preprocess_s"] = preprocess

@@ -138,3 +138,13 @@ def pytest_benchmark_update_json(config, benchmarks, output_json):
     run = config.stash.get(RUNNER, None)
     if run is not None:
         output_json["inpaint_fused"] = run.meta
+    else:  # files that time whole calls (bench_diffusers.py): the environment, without the runner's records
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        environment = bm.environment(device)
+        try:
+            import diffusers
+
+            environment["diffusers"] = diffusers.__version__
+        except ImportError:
+            pass
+        output_json["environment"] = environment

@@ -1,9 +1,12 @@
 """The preprocessing share of a diffusers inpaint call: stock vs fused mask step.
 
-``preprocess`` times what runs between the user's PIL inputs and the VAE's input on the device:
-the stock processors (the same in both), then either the stock ``init_image * (mask < 0.5)``,
-nearest resize and ``.to(device, dtype)`` (SD, SDXL, Flux inpaint; Flux Fill: ``init_image *
-(1 - mask)`` and the full-size mask) or one upload of the image and the fused op.
+``preprocess`` times what runs between the user's PIL inputs and the VAE's input on the device.
+``stock``: the stock processors on the CPU, ``init_image * (mask < 0.5)``, nearest resize and
+``.to(device, dtype)`` (SD, SDXL, Flux inpaint; Flux Fill: ``init_image * (1 - mask)`` and the
+full-size mask). ``fused``: what the fused pipelines do with PIL inputs, the stock PIL steps on the
+CPU, the bytes to the device, the rest of the processors and the fused op there.
+``fused-host-preprocess``: the stock processors on the CPU, one upload of the float image and the
+fused op (the route of numpy and tensor inputs).
 ``pipeline_call`` times a whole call of an SD-1.5-sized inpaint pipeline with random weights (built
 from its config, no download) so that ``extra_info["preprocess_share"]`` puts the step in
 proportion. GPU cases carry the ``gpu`` marker; the small CPU case smoke-tests the file in CI.
@@ -35,6 +38,7 @@ from diffusers import (  # noqa: E402
 from diffusers.image_processor import VaeImageProcessor  # noqa: E402
 
 from inpaint_fused.diffusers import FusedStableDiffusionInpaintPipeline, prepare_masked_image  # noqa: E402
+from inpaint_fused.diffusers.pipelines import _BytesToDevice  # noqa: E402
 
 CUDA = torch.cuda.is_available()
 gpu = pytest.mark.gpu
@@ -80,9 +84,12 @@ def _stock_step(pipeline, image, mask, size, device, dtype):
     return masked_image, mask_out
 
 
-def _fused_step(pipeline, image, mask, size, device, dtype):
-    """The fused pipeline's route: the same processors, one upload, one kernel."""
+def _fused_step(pipeline, image, mask, size, device, dtype, host_preprocess=False):
+    """The fused pipeline's route: PIL steps on the host, bytes to the device, one kernel."""
     image_processor, mask_processor = _processors(pipeline)
+    if not host_preprocess:
+        image_processor = _BytesToDevice(image_processor, device)
+        mask_processor = _BytesToDevice(mask_processor, device)
     init_image = image_processor.preprocess(image, height=size, width=size).to(dtype=torch.float32)
     mask_condition = mask_processor.preprocess(mask, height=size, width=size)
     if pipeline == "flux-fill":
@@ -103,12 +110,19 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("provider", ["stock", "fused"])
+STEPS = {
+    "stock": _stock_step,
+    "fused": _fused_step,
+    "fused-host-preprocess": functools.partial(_fused_step, host_preprocess=True),
+}
+
+
+@pytest.mark.parametrize("provider", list(STEPS))
 @pytest.mark.parametrize("pipeline, device_name, size, dtype", CASES)
 def test_preprocess(benchmark, provider, pipeline, device_name, size, dtype):
     device = torch.device(device_name)
     image, mask = _inputs(size)
-    step = _stock_step if provider == "stock" else _fused_step
+    step = STEPS[provider]
     step(pipeline, image, mask, size, device, dtype)  # warm-up: compile, allocator
     benchmark.group = f"preprocess {pipeline} {size}"
     benchmark.extra_info.update(

@@ -153,6 +153,22 @@ def test_opcheck(device, one_minus):
     )
 
 
+@pytest.mark.parametrize("dynamic", [False, True])
+def test_torch_compile_fullgraph(device, dynamic):
+    torch._dynamo.reset()
+    compiled = torch.compile(
+        lambda i, m: prepare_masked_image(i, m, dtype=torch.float16, grow_mask_by=3), fullgraph=True, dynamic=dynamic
+    )
+    for height, width in ((16, 24), (24, 40)):
+        image = _image(1, height, width).to(device).contiguous(memory_format=torch.channels_last)
+        mask = _mask(1, height, width).to(device)
+        out = compiled(image, mask)
+        expected = stock.prepare_mask_and_masked_image(image, mask, 3, 8, torch.float16)
+        assert torch.equal(out.masked_image, expected[0])
+        assert out.masked_image.stride() == expected[0].stride()
+        assert _nan_equal(out.mask, expected[1])
+
+
 @pytest.mark.parametrize("height, width, grow", [(64, 48, 0), (37, 53, 0), (40, 24, 5), (33, 47, 6)])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
 def test_flux_fill_formula_equals_pipeline_code(device, height, width, grow, dtype):
@@ -428,16 +444,63 @@ def test_grow_equals_stock_with_grown_mask(device, monkeypatch):
     _assert_same(results, n_encodes=1)
 
 
-def test_preprocess_on_device_same_size_equals_stock(device, monkeypatch):
+def test_pil_inputs_go_as_bytes_and_give_stock_tensors(device, monkeypatch):
+    """PIL image and mask: stock PIL steps, then bytes to the device; the VAE gets the stock tensor, strides included."""
+    import inpaint_fused.diffusers.pipelines as pipelines
+
+    uploads = []
+    upload = pipelines._bytes_to_unit_floats
+    monkeypatch.setattr(pipelines, "_bytes_to_unit_floats", lambda a, d: uploads.append(a.dtype) or upload(a, d))
+    pipe = _stock_pipeline(xl=False, in_channels=9, device=device)
+    image, mask = _pil_inputs("RGB", size=80)  # resized to 64 by PIL, as stock
+    results = _run_both(
+        pipe, FusedStableDiffusionInpaintPipeline, monkeypatch, image=image, mask_image=mask, height=SIZE,
+        width=SIZE, **_prompt(False, device),
+    )
+    _assert_same(results, n_encodes=1)
+    assert uploads == [np.uint8, np.uint8]  # the image, then the mask
+
+
+def test_16_bit_mask_takes_the_stock_float_path(device, monkeypatch):
+    pipe = _stock_pipeline(xl=False, in_channels=9, device=device)
+    image, mask = _pil_inputs("L")
+    mask16 = PIL.Image.fromarray(np.asarray(mask, dtype=np.int32) * 257).convert("I")  # 32-bit ints
+    results = _run_both(
+        pipe, FusedStableDiffusionInpaintPipeline, monkeypatch, image=image, mask_image=mask16,
+        **_prompt(False, device),
+    )
+    _assert_same(results, n_encodes=1)
+
+
+def test_resize_on_device_same_size_equals_stock(device, monkeypatch):
     pipe = _stock_pipeline(xl=False, in_channels=9, device=device)
     image, mask = _pil_inputs("RGB")
     results = _run_both(
         pipe, FusedStableDiffusionInpaintPipeline, monkeypatch, image=image, mask_image=mask,
-        fused_kwargs={"preprocess_on_device": True}, **_prompt(False, device),
+        fused_kwargs={"resize_on_device": True}, **_prompt(False, device),
     )
-    # Same VAE input values; the stock PIL path hands the VAE a channels-last view, the device path
-    # a contiguous tensor, so the convolutions may round differently in the last bits.
-    _assert_same(results, n_encodes=1, same_layout=False)
+    _assert_same(results, n_encodes=1)
+
+
+def test_resize_on_device_resizes_as_tensors(device, monkeypatch):
+    """Opted in, a picture larger than asked is resized on the device by the stock tensor rule (nearest)."""
+    pipe = _stock_pipeline(xl=False, in_channels=9, device=device)
+    image, mask = _pil_inputs("L", size=128)
+    as_tensors = {
+        "image": torch.from_numpy(np.asarray(image, dtype=np.float32) / 255).permute(2, 0, 1)[None],
+        "mask_image": torch.from_numpy(np.asarray(mask, dtype=np.float32) / 255)[None, None],
+    }
+    results = _run_both(
+        pipe, FusedStableDiffusionInpaintPipeline, monkeypatch, image=image, mask_image=mask, height=SIZE,
+        width=SIZE, fused_kwargs={"resize_on_device": True}, stock_kwargs=as_tensors, **_prompt(False, device),
+    )
+    # The same VAE input values and the same latent mask. The layouts differ (the resize keeps the
+    # uploaded bytes' channels-last layout, and makes the test's tensors contiguous), so the VAE may
+    # round differently from there on.
+    (_, stock_encoded, stock_step0, _), (_, fused_encoded, fused_step0, steps) = results
+    assert steps == 1 and len(stock_encoded) == len(fused_encoded) == 1
+    assert torch.equal(stock_encoded[0], fused_encoded[0])
+    assert torch.equal(stock_step0["mask"], fused_step0["mask"])
 
 
 def test_explicit_masked_image_latents_pass_through(device, monkeypatch):

@@ -8,6 +8,7 @@ pipelines' own code runs (``_reference``).
 
 from __future__ import annotations
 
+import functools
 import math
 import struct
 
@@ -43,23 +44,48 @@ def _grow_window(grow_mask_by: int, height: int, width: int) -> tuple[int, int]:
     return before + after + 1, before
 
 
+@functools.lru_cache(maxsize=256)
+def _layouts(
+    image: tuple[tuple[int, ...], tuple[int, ...], torch.dtype],
+    mask: tuple[tuple[int, ...], tuple[int, ...], torch.dtype],
+    vae_scale_factor: int,
+    dtype: torch.dtype,
+    one_minus: bool,
+) -> tuple[tuple[tuple[int, ...], tuple[int, ...]], ...]:
+    """``((shape, strides) of the masked image, (shape, strides) of the latent mask)``, worked out on
+    the meta device from the inputs' ``(shape, strides, dtype)``."""
+    meta_image = torch.empty_strided(image[0], image[1], dtype=image[2], device="meta")
+    meta_mask = torch.empty_strided(mask[0], mask[1], dtype=mask[2], device="meta")
+    height, width = image[0][-2:]
+    masked = (meta_image * ((1 - meta_mask) if one_minus else (meta_mask < 0.5))).to(dtype)
+    latent = F.interpolate(meta_mask, size=(height // vae_scale_factor, width // vae_scale_factor)).to(dtype)
+    return (tuple(masked.shape), masked.stride()), (tuple(latent.shape), latent.stride())
+
+
 def _stock_layouts(
     image: torch.Tensor, mask: torch.Tensor, vae_scale_factor: int, dtype: torch.dtype, one_minus: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Empty outputs laid out as the pipelines' results would be, worked out on the meta device.
+    """Empty outputs laid out as the pipelines' results would be.
 
     ``image * (mask < 0.5)`` follows the inputs' layout (a PIL image read by ``VaeImageProcessor``
     is a channels-last view) and the VAE's convolutions may round differently on another layout,
-    so the fused outputs copy it: same values and same strides give the same latents.
+    so the fused outputs copy it: same values and same strides give the same latents. The layout
+    is worked out on the meta device, once per combination of shapes, strides and dtypes (a few
+    hundred microseconds of host time otherwise).
     """
-    height, width = image.shape[-2:]
-    meta_image = torch.empty_strided(image.shape, image.stride(), dtype=image.dtype, device="meta")
-    meta_mask = torch.empty_strided(mask.shape, mask.stride(), dtype=mask.dtype, device="meta")
-    masked = (meta_image * ((1 - meta_mask) if one_minus else (meta_mask < 0.5))).to(dtype)
-    latent = F.interpolate(meta_mask, size=(height // vae_scale_factor, width // vae_scale_factor)).to(dtype)
-    return (
-        torch.empty_strided(masked.shape, masked.stride(), dtype=dtype, device=image.device),
-        torch.empty_strided(latent.shape, latent.stride(), dtype=dtype, device=image.device),
+    key = (
+        (tuple(image.shape), image.stride(), image.dtype),
+        (tuple(mask.shape), mask.stride(), mask.dtype),
+        vae_scale_factor,
+        dtype,
+        one_minus,
+    )
+    if all(isinstance(v, int) for part in key[:2] for v in (*part[0], *part[1])):
+        layouts = _layouts(*key)
+    else:  # symbolic sizes under torch.compile's fake tensors: not hashable, not worth caching
+        layouts = _layouts.__wrapped__(*key)
+    return tuple(
+        torch.empty_strided(shape, stride, dtype=dtype, device=image.device) for shape, stride in layouts
     )
 
 

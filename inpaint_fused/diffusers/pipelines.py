@@ -59,6 +59,65 @@ class _CallState:
     latents_args: dict[str, Any] = field(default_factory=dict)
 
 
+def _bytes_to_unit_floats(array: np.ndarray, device: torch.device) -> torch.Tensor:
+    """``array.astype(float32) / 255`` computed on ``device`` after uploading ``array`` as it is (bytes).
+
+    The divisor is a device tensor: CUDA divides by a CPU scalar as a multiply by its reciprocal,
+    which is not numpy's division for 126 of the 256 byte values.
+    """
+    pixels = torch.from_numpy(array).to(device, non_blocking=True).to(torch.float32)
+    return pixels / torch.tensor(255.0, device=pixels.device)
+
+
+class _BytesToDevice:
+    """One of a pipeline's ``VaeImageProcessor`` for the length of a call, sending PIL images as bytes.
+
+    ``preprocess`` of PIL images runs the stock PIL steps on the CPU as the stock method does (crop,
+    resize with the stock resampling, RGB / grayscale conversion, all in uint8), uploads the bytes
+    (3 per pixel for RGB, 1 for a mask, against 6 of the stock fp16 masked image) and does the rest
+    on the device with the processor's own methods: the division by 255 of ``pil_to_numpy``, the
+    layout of ``numpy_to_pt`` (a ``(B, C, H, W)`` view of ``(B, H, W, C)``), ``normalize`` and
+    ``binarize``. Same values and strides as the stock result, so the VAE sees the same tensor.
+    Anything else (tensors, numpy arrays, PIL images that do not read as 8-bit) goes to the stock
+    method unchanged; every other attribute is the processor's.
+    """
+
+    def __init__(self, processor: Any, device: torch.device) -> None:
+        self._processor = processor
+        self._device = device
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._processor, name)
+
+    def preprocess(self, image: Any, height=None, width=None, resize_mode: str = "default", crops_coords=None):
+        processor, config = self._processor, self._processor.config
+        stock = {"height": height, "width": width, "resize_mode": resize_mode, "crops_coords": crops_coords}
+        images = image if isinstance(image, list) else [image]
+        if not images or not all(isinstance(i, PIL.Image.Image) for i in images):
+            return processor.preprocess(image, **stock)
+        if crops_coords is not None:
+            images = [i.crop(crops_coords) for i in images]
+        if config.do_resize:
+            height, width = processor.get_default_height_width(images[0], height, width)
+            images = [processor.resize(i, height, width, resize_mode=resize_mode) for i in images]
+        if config.do_convert_rgb:
+            images = [processor.convert_to_rgb(i) for i in images]
+        elif config.do_convert_grayscale:
+            images = [processor.convert_to_grayscale(i) for i in images]
+        arrays = [np.array(i) for i in images]
+        if any(a.dtype not in (np.uint8, np.bool_) for a in arrays):
+            return processor.preprocess(image, **stock)  # 16-bit or float pictures: the stock float path
+        pixels = _bytes_to_unit_floats(np.stack(arrays, axis=0), self._device)
+        if pixels.dim() == 3:
+            pixels = pixels[..., None]
+        pixels = pixels.permute(0, 3, 1, 2)
+        if config.do_normalize:  # values in [0, 1]: the stock check for [-1, 1] input does not apply
+            pixels = processor.normalize(pixels)
+        if config.do_binarize:
+            pixels = processor.binarize(pixels)
+        return pixels
+
+
 def _device_tensor(value: Any, device: torch.device, grayscale: bool) -> Any:
     """PIL images and numpy arrays as ``[0, 1]`` float tensors on ``device``, as the stock processor reads them.
 
@@ -73,14 +132,13 @@ def _device_tensor(value: Any, device: torch.device, grayscale: bool) -> Any:
             return torch.cat([_device_tensor(v, device, grayscale) for v in value])
         return value
     if isinstance(value, PIL.Image.Image):
-        array = np.array(value.convert("L") if grayscale else value)
-        # A tensor divisor: CUDA divides by a CPU scalar as a multiply by its reciprocal, which is
-        # not numpy's division for 126 of the 256 byte values.
-        pixels = torch.from_numpy(array).to(device, non_blocking=True).to(torch.float32)
-        pixels = pixels / torch.tensor(255.0, device=pixels.device)
+        pixels = _bytes_to_unit_floats(np.array(value.convert("L") if grayscale else value), device)
         if pixels.dim() == 2:
             pixels = pixels.unsqueeze(-1)
-        return pixels.permute(2, 0, 1).unsqueeze(0)
+        # (1, C, H, W) as a view of (1, H, W, C): the strides of VaeImageProcessor.numpy_to_pt's
+        # result, so that the stock processors keep the channels-last layout the VAE gets on the
+        # stock path (a convolution over another layout may round differently).
+        return pixels.unsqueeze(0).permute(0, 3, 1, 2)
     if isinstance(value, np.ndarray):
         if grayscale and value.ndim == 2:
             value = value[None, :, :, None]
@@ -101,19 +159,21 @@ class _FusedInpaintMixin:
 
     _fused_state: Optional[_CallState] = None
 
-    def __call__(self, *args: Any, grow_mask_by: int = 0, preprocess_on_device: bool = False, **kwargs: Any):
+    def __call__(self, *args: Any, grow_mask_by: int = 0, resize_on_device: bool = False, **kwargs: Any):
         """The stock ``__call__`` with the fused mask step; the same arguments, plus two.
+
+        PIL images and masks are cropped, resized and converted by the stock processors' PIL steps
+        on the CPU and go to the execution device as bytes; scaling, normalising, binarising and
+        masking happen there (see ``_BytesToDevice``), with the stock results.
 
         ``grow_mask_by``: ``g >= 2`` grows the binarised mask by a ``g x g`` box (ComfyUI's
         ``grow_mask_by``: asymmetric for even ``g``) before it masks the image and becomes the
         latent mask; as passing the grown mask to the stock pipeline. 0 (default) and 1: no growth.
 
-        ``preprocess_on_device``: upload ``image`` and ``mask_image`` first and let the stock
-        processors work on the device. They then resize tensors the stock way (nearest), not PIL
-        images with Lanczos, so the result differs from stock when a resize is needed; at the
-        processed size already, the VAE gets the same values (as a contiguous tensor rather than
-        the stock channels-last view, so latents agree to float tolerance, not bit for bit).
-        Ignored with ``padding_mask_crop``, which needs PIL images.
+        ``resize_on_device``: upload ``image`` and ``mask_image`` (PIL or numpy) before any
+        resizing and let the stock processors resize them as tensors on the device (nearest), not
+        as PIL images (Lanczos): faster for large pictures, different from stock when a resize is
+        needed (the same otherwise). Ignored with ``padding_mask_crop``, which needs PIL images.
 
         Raises:
             TypeError: ``grow_mask_by`` is not an int.
@@ -127,15 +187,20 @@ class _FusedInpaintMixin:
             bound.arguments["masked_image_latents"] = self._fused_marker(bound.arguments)
         elif grow > 1:
             raise ValueError("grow_mask_by cannot grow the mask of a masked_image_latents computed elsewhere")
-        if preprocess_on_device and bound.arguments.get("padding_mask_crop") is None:
-            device = self._execution_device
+        device = self._execution_device
+        if resize_on_device and bound.arguments.get("padding_mask_crop") is None:
             for name, grayscale in (("image", False), ("mask_image", True)):
                 if name in bound.arguments:
                     bound.arguments[name] = _device_tensor(bound.arguments[name], device, grayscale)
         self._fused_state = _CallState(grow, bound.arguments.get("mask_image"))
+        processors = {name: getattr(self, name) for name in ("image_processor", "mask_processor")}
         try:
+            for name, processor in processors.items():
+                setattr(self, name, _BytesToDevice(processor, device))
             return call(*bound.args, **bound.kwargs)
         finally:
+            for name, processor in processors.items():
+                setattr(self, name, processor)
             self._fused_state = None
 
     def prepare_latents(self, *args: Any, **kwargs: Any):
@@ -207,7 +272,7 @@ class FusedStableDiffusionInpaintPipeline(_FusedInpaintMixin, StableDiffusionInp
 
     Build it like the stock one (``from_pretrained``, ``from_single_file``) or from a loaded
     pipeline without copying weights: ``FusedStableDiffusionInpaintPipeline.from_pipe(pipe)``.
-    ``__call__`` takes the stock arguments plus ``grow_mask_by`` and ``preprocess_on_device``
+    ``__call__`` takes the stock arguments plus ``grow_mask_by`` and ``resize_on_device``
     (see ``_FusedInpaintMixin.__call__``); with neither, images equal the stock pipeline's for the
     same seed: the VAE gets the same input tensors and the generator is drawn in the same order.
 
@@ -233,7 +298,7 @@ class FusedFluxInpaintPipeline(_FusedInpaintMixin, FluxInpaintPipeline):
 
     As :class:`FusedStableDiffusionInpaintPipeline`: build it like the stock one or with
     ``FusedFluxInpaintPipeline.from_pipe(pipe)``; ``__call__`` takes the stock arguments plus
-    ``grow_mask_by`` and ``preprocess_on_device``. The latent mask is the stock one,
+    ``grow_mask_by`` and ``resize_on_device``. The latent mask is the stock one,
     ``2 * (size // (2 * f))`` per side (the image processor makes the size a multiple of ``2 * f``).
     """
 

@@ -401,7 +401,33 @@ def bench(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _report_diffusers(args: argparse.Namespace) -> int:
+    try:
+        block = benchmark.render_diffusers_markdown(Path(args.diffusers))
+    except ValueError as error:
+        raise CLIError(f"--diffusers: {error}") from error
+    print(block, end="")
+    if args.markdown:
+        Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.markdown).write_text(block)
+        print(f"table   {args.markdown}")
+    if args.readme:
+        markers = (benchmark.DIFFUSERS_START, benchmark.DIFFUSERS_END)
+        try:
+            benchmark.update_readme(Path(args.readme), block, markers)
+        except (OSError, ValueError) as error:
+            raise CLIError(f"--readme: {error}") from error
+        print(f"readme  {args.readme} (between {markers[0]} and {markers[1]})")
+    return 0
+
+
 def report(args: argparse.Namespace) -> int:
+    if args.diffusers:
+        if args.files or args.plot:
+            raise CLIError("--diffusers takes its one file alone: no other results files, no --plot")
+        return _report_diffusers(args)
+    if not args.files:
+        raise CLIError("report needs results files (or --diffusers FILE)")
     try:
         meta, records = benchmark.load_results(args.files)
     except (FileNotFoundError, ValueError) as error:
@@ -504,13 +530,19 @@ def _parser() -> argparse.ArgumentParser:
         description="Merge results files (bench --json, or pytest-benchmark --benchmark-json of"
         " bench/) and print the tables; optionally write markdown, a plot and the README block.",
     )
-    r.add_argument("files", nargs="+", metavar="JSON")
+    r.add_argument("files", nargs="*", metavar="JSON")
     r.add_argument("--markdown", metavar="FILE", help="write the markdown tables to FILE")
     r.add_argument("--plot", metavar="FILE", help="write the plots as a PNG (needs matplotlib)")
     r.add_argument(
         "--readme",
         metavar="FILE",
-        help=f"replace the block between {benchmark.README_START} and {benchmark.README_END} in FILE",
+        help=f"replace the block between {benchmark.README_START} and {benchmark.README_END} in FILE"
+        f" ({benchmark.DIFFUSERS_START} ... with --diffusers)",
+    )
+    r.add_argument(
+        "--diffusers",
+        metavar="JSON",
+        help="instead: the tables of a `pytest bench/bench_diffusers.py --benchmark-json` file",
     )
     r.set_defaults(run=report)
     return parser

@@ -99,7 +99,12 @@ class _BytesToDevice:
             images = [i.crop(crops_coords) for i in images]
         if config.do_resize:
             height, width = processor.get_default_height_width(images[0], height, width)
-            images = [processor.resize(i, height, width, resize_mode=resize_mode) for i in images]
+            # At its own size the stock resize is PIL's copy (Image.resize returns self.copy()): skipped.
+            images = [
+                i if resize_mode == "default" and i.size == (width, height)
+                else processor.resize(i, height, width, resize_mode=resize_mode)
+                for i in images
+            ]
         if config.do_convert_rgb:
             images = [processor.convert_to_rgb(i) for i in images]
         elif config.do_convert_grayscale:

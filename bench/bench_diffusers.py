@@ -1,12 +1,11 @@
 """The preprocessing share of a diffusers inpaint call: stock vs fused mask step.
 
-``preprocess`` times what runs between the user's PIL inputs and the VAE's input on the device.
-``stock``: the stock processors on the CPU, ``init_image * (mask < 0.5)``, nearest resize and
-``.to(device, dtype)`` (SD, SDXL, Flux inpaint; Flux Fill: ``init_image * (1 - mask)`` and the
-full-size mask). ``fused``: what the fused pipelines do with PIL inputs, the stock PIL steps on the
-CPU, the bytes to the device, the rest of the processors and the fused op there.
-``fused-host-preprocess``: the stock processors on the CPU, one upload of the float image and the
-fused op (the route of numpy and tensor inputs).
+``preprocess`` times what runs between the user's inputs (PIL images, or CPU float tensors at the
+processed size) and the VAE's input on the device. ``stock``: the stock processors on the CPU,
+``init_image * (mask < 0.5)``, nearest resize and ``.to(device, dtype)`` (SD, SDXL, Flux inpaint;
+Flux Fill: ``init_image * (1 - mask)`` and the full-size mask). ``fused``: what the fused pipelines
+do, through the same ``_BytesToDevice`` processors: PIL steps on the CPU and bytes to the device
+(tensors: uploaded as given), the rest of the processors and the fused op there.
 ``pipeline_call`` times a whole call of an SD-1.5-sized inpaint pipeline with random weights (built
 from its config, no download) so that ``extra_info["preprocess_share"]`` puts the step in
 proportion. GPU cases carry the ``gpu`` marker; the small CPU case smoke-tests the file in CI.
@@ -50,12 +49,17 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _inputs(size: int):
+def _inputs(size: int, kind: str = "pil"):
     rng = np.random.default_rng(0)
-    image = PIL.Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8))
+    image = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
     mask = np.zeros((size, size), dtype=np.uint8)
     mask[size // 4 : 3 * size // 4, size // 3 : 2 * size // 3] = 255
-    return image, PIL.Image.fromarray(mask, mode="L")
+    if kind == "tensor":  # [0, 1] floats, (1, 3, H, W) and (1, 1, H, W), as users pass them
+        return (
+            torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255,
+            torch.from_numpy(mask)[None, None].float() / 255,
+        )
+    return PIL.Image.fromarray(image), PIL.Image.fromarray(mask, mode="L")
 
 
 def _processors(pipeline: str):
@@ -84,12 +88,9 @@ def _stock_step(pipeline, image, mask, size, device, dtype):
     return masked_image, mask_out
 
 
-def _fused_step(pipeline, image, mask, size, device, dtype, host_preprocess=False):
+def _fused_step(pipeline, image, mask, size, device, dtype):
     """The fused pipeline's route: PIL steps on the host, bytes to the device, one kernel."""
-    image_processor, mask_processor = _processors(pipeline)
-    if not host_preprocess:
-        image_processor = _BytesToDevice(image_processor, device)
-        mask_processor = _BytesToDevice(mask_processor, device)
+    image_processor, mask_processor = (_BytesToDevice(p, device) for p in _processors(pipeline))
     init_image = image_processor.preprocess(image, height=size, width=size).to(dtype=torch.float32)
     mask_condition = mask_processor.preprocess(mask, height=size, width=size)
     if pipeline == "flux-fill":
@@ -110,23 +111,27 @@ CASES = [
 ]
 
 
-STEPS = {
-    "stock": _stock_step,
-    "fused": _fused_step,
-    "fused-host-preprocess": functools.partial(_fused_step, host_preprocess=True),
-}
+STEPS = {"stock": _stock_step, "fused": _fused_step}
 
 
 @pytest.mark.parametrize("provider", list(STEPS))
+@pytest.mark.parametrize("inputs", ["pil", "tensor"])
 @pytest.mark.parametrize("pipeline, device_name, size, dtype", CASES)
-def test_preprocess(benchmark, provider, pipeline, device_name, size, dtype):
+def test_preprocess(benchmark, provider, inputs, pipeline, device_name, size, dtype):
     device = torch.device(device_name)
-    image, mask = _inputs(size)
+    image, mask = _inputs(size, inputs)
     step = STEPS[provider]
     step(pipeline, image, mask, size, device, dtype)  # warm-up: compile, allocator
-    benchmark.group = f"preprocess {pipeline} {size}"
+    benchmark.group = f"preprocess {pipeline} {size} {inputs}"
     benchmark.extra_info.update(
-        {"provider": provider, "pipeline": pipeline, "size": size, "dtype": str(dtype), "device": _device_name(device)}
+        {
+            "provider": provider,
+            "pipeline": pipeline,
+            "inputs": inputs,
+            "size": size,
+            "dtype": str(dtype),
+            "device": _device_name(device),
+        }
     )
     benchmark(step, pipeline, image, mask, size, device, dtype)
 

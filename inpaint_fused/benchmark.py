@@ -1069,7 +1069,6 @@ def update_readme(readme: Path, block: str, markers: tuple[str, str] = (README_S
     readme.write_text(text[: start + len(markers[0])] + "\n" + block + text[end:])
 
 
-DIFFUSERS_PROVIDERS = ("stock", "fused", "fused-host-preprocess")
 
 
 def render_diffusers_markdown(path: Path) -> str:
@@ -1083,14 +1082,14 @@ def render_diffusers_markdown(path: Path) -> str:
         environment, benchmarks = data["environment"], data["benchmarks"]
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as error:
         raise ValueError(f"{path} is not a bench_diffusers.py --benchmark-json file: {error}") from error
-    preprocess: dict[tuple[str, int, str], dict[str, float]] = {}
+    preprocess: dict[tuple[str, int, str, str], dict[str, float]] = {}
     calls: dict[str, dict[str, Any]] = {}
     for bench in benchmarks:
         info, median_ms = bench.get("extra_info", {}), bench["stats"]["median"] * 1e3
         if environment.get("gpu") and info.get("device") == "cpu":
             continue  # the CPU smoke case of a GPU run
         if bench["name"].startswith("test_preprocess"):
-            key = (info["pipeline"], info["size"], info["dtype"].replace("torch.", ""))
+            key = (info["pipeline"], info["size"], info["dtype"].replace("torch.", ""), info.get("inputs", "pil"))
             preprocess.setdefault(key, {})[info["provider"]] = median_ms
         elif bench["name"].startswith("test_pipeline_call"):
             calls[info["provider"]] = {**info, "median_ms": median_ms}
@@ -1099,16 +1098,19 @@ def render_diffusers_markdown(path: Path) -> str:
         "",
         describe(environment) + f" · diffusers {environment.get('diffusers')}",
         "",
-        "From PIL image and mask to the VAE's input and the latent mask on the device (median ms):",
+        "From the user's image and mask (PIL, or CPU float tensors at the processed size) to the VAE's"
+        " input and the mask on the device, median ms:",
         "",
-        "| mask step | size | dtype | stock | fused | fused, host preprocessing | stock / fused |",
+        "| mask step | size | dtype | inputs | stock | fused | stock / fused |",
         "|---|---|---|---|---|---|---|",
     ]
     names = {"sd": "SD / SDXL / Flux inpaint", "flux-fill": "Flux Fill"}
-    for (pipeline, size, dtype), times in sorted(preprocess.items(), key=lambda kv: (kv[0][0] != "sd", kv[0][1])):
-        cells = [f"{times[p]:.2f}" if p in times else "" for p in DIFFUSERS_PROVIDERS]
+    order = sorted(preprocess.items(), key=lambda kv: (kv[0][0] != "sd", kv[0][1], kv[0][3] != "pil"))
+    for (pipeline, size, dtype, inputs), times in order:
+        cells = [f"{times[p]:.2f}" if p in times else "" for p in ("stock", "fused")]
         ratio = f"{times['stock'] / times['fused']:.1f}x" if {"stock", "fused"} <= times.keys() else ""
-        lines.append(f"| {names.get(pipeline, pipeline)} | {size}² | {dtype} | {' | '.join(cells)} | {ratio} |")
+        row = [names.get(pipeline, pipeline), f"{size}²", dtype, "PIL" if inputs == "pil" else inputs, *cells, ratio]
+        lines.append("| " + " | ".join(row) + " |")
     if calls:
         any_call = next(iter(calls.values()))
         lines += [

@@ -224,6 +224,46 @@ def test_report_missing_file(capsys):
     assert status == 2 and "no such results file: nowhere.json" in err
 
 
+def _diffusers_results(tmp_path):
+    def bench(name, seconds, **info):
+        return {"name": name, "stats": {"median": seconds}, "extra_info": info}
+
+    pre = {"pipeline": "sd", "size": 1024, "dtype": "torch.float16", "inputs": "pil", "device": "NVIDIA H100"}
+    data = {
+        "environment": {"gpu": "NVIDIA H100", "torch": "2.11", "triton": "3.6", "commit": "abc", "diffusers": "0.42.1"},
+        "benchmarks": [
+            bench("test_preprocess[sd-cuda-1024-pil-stock]", 0.020, provider="stock", **pre),
+            bench("test_preprocess[sd-cuda-1024-pil-fused]", 0.004, provider="fused", **pre),
+            bench("test_preprocess[sd-cpu-64-pil-stock]", 0.001, provider="stock", **{**pre, "device": "cpu"}),
+            bench("test_pipeline_call[stock]", 0.600, provider="stock", size=512, steps=20,
+                  preprocess_s=0.003, preprocess_share=0.005),
+        ],
+    }
+    path = tmp_path / "diffusers.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_report_diffusers_tables_and_readme_block(tmp_path, capsys):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"a\n{bm.README_START}\nkept\n{bm.README_END}\n{bm.DIFFUSERS_START}\nold\n{bm.DIFFUSERS_END}\n")
+    status, text, err = _run(capsys, "report", "--diffusers", str(_diffusers_results(tmp_path)), "--readme",
+                             str(readme))
+    assert status == 0, err
+    assert "| SD / SDXL / Flux inpaint | 1024² | float16 | PIL | 20.00 | 4.00 | 5.0x |" in text
+    assert "| stock | 600.0 | 3.00 | 0.50 % |" in text
+    assert "64²" not in text  # the CPU smoke case of a GPU run is left out
+    body = readme.read_text()
+    assert "kept" in body and "old" not in body and "| stock | 600.0 |" in body and "diffusers 0.42.1" in body
+
+
+def test_report_diffusers_errors(tmp_path, capsys):
+    status, _, err = _run(capsys, "report", "--diffusers", str(FIXTURE))
+    assert status == 2 and "not a bench_diffusers.py --benchmark-json file" in err
+    status, _, err = _run(capsys, "report")
+    assert status == 2 and "needs results files" in err
+
+
 def test_demo_check_tells_ties_from_real_differences():
     mask = torch.zeros(1, 16, 16)
     mask[0, 5, 7] = 0.5  # a same-size resize is the identity: an exact tie, which rounds to 0

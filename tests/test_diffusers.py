@@ -461,6 +461,31 @@ def test_pil_inputs_go_as_bytes_and_give_stock_tensors(device, monkeypatch):
     assert uploads == [np.uint8, np.uint8]  # the image, then the mask
 
 
+@pytest.mark.parametrize("xl", [False, True])
+def test_unresized_numpy_and_tensors_finish_on_device(device, monkeypatch, xl):
+    """A float numpy image and a CPU tensor mask at the processed size: uploaded as given, same tensors as stock."""
+    import inpaint_fused.diffusers.pipelines as pipelines
+
+    uploaded = []
+    upload = pipelines._BytesToDevice._upload_unresized
+
+    def spy(self, *args):
+        result = upload(self, *args)
+        uploaded.append(result is not None)
+        return result
+
+    monkeypatch.setattr(pipelines._BytesToDevice, "_upload_unresized", spy)
+    pipe = _stock_pipeline(xl=xl, in_channels=9, device=device)
+    image, mask = _pil_inputs("L")
+    image = np.asarray(image, dtype=np.float32)[None] / 255
+    mask = torch.from_numpy(np.asarray(mask, dtype=np.float32) / 255)[None, None]
+    cls = FusedStableDiffusionXLInpaintPipeline if xl else FusedStableDiffusionInpaintPipeline
+    results = _run_both(pipe, cls, monkeypatch, image=image, mask_image=mask, height=SIZE, width=SIZE,
+                        **_prompt(xl, device))
+    _assert_same(results, n_encodes=2 if xl else 1)
+    assert uploaded == [True, device.type != "cpu"]  # a CPU tensor is already on a CPU "device"
+
+
 def test_16_bit_mask_takes_the_stock_float_path(device, monkeypatch):
     pipe = _stock_pipeline(xl=False, in_channels=9, device=device)
     image, mask = _pil_inputs("L")

@@ -78,8 +78,10 @@ class _BytesToDevice:
     on the device with the processor's own methods: the division by 255 of ``pil_to_numpy``, the
     layout of ``numpy_to_pt`` (a ``(B, C, H, W)`` view of ``(B, H, W, C)``), ``normalize`` and
     ``binarize``. Same values and strides as the stock result, so the VAE sees the same tensor.
-    Anything else (tensors, numpy arrays, PIL images that do not read as 8-bit) goes to the stock
-    method unchanged; every other attribute is the processor's.
+    Float numpy arrays and CPU tensors already at the processed size are uploaded as given and the
+    stock method finishes on the device. Anything else (a resize of a numpy array or tensor, PIL
+    images that do not read as 8-bit) goes to the stock method unchanged; every other attribute is
+    the processor's.
     """
 
     def __init__(self, processor: Any, device: torch.device) -> None:
@@ -92,6 +94,9 @@ class _BytesToDevice:
     def preprocess(self, image: Any, height=None, width=None, resize_mode: str = "default", crops_coords=None):
         processor, config = self._processor, self._processor.config
         stock = {"height": height, "width": width, "resize_mode": resize_mode, "crops_coords": crops_coords}
+        if isinstance(image, (np.ndarray, torch.Tensor)):
+            uploaded = self._upload_unresized(image, height, width)
+            return processor.preprocess(image if uploaded is None else uploaded, **stock)
         images = image if isinstance(image, list) else [image]
         if not images or not all(isinstance(i, PIL.Image.Image) for i in images):
             return processor.preprocess(image, **stock)
@@ -121,6 +126,38 @@ class _BytesToDevice:
         if config.do_binarize:
             pixels = processor.binarize(pixels)
         return pixels
+
+    def _upload_unresized(self, image: Any, height: Optional[int], width: Optional[int]) -> Optional[torch.Tensor]:
+        """A float numpy array or CPU tensor that needs no resize, uploaded as the stock code would lay it out.
+
+        The stock tensor path then finishes on the device what it would have done on the CPU (its
+        resize at the same size is a copy; normalising and binarising are exact elementwise). None,
+        for the stock path on the CPU, where a resize is needed or the tensor path would differ
+        from the numpy one (it returns an input with as many channels as the latents untouched).
+        """
+        config = self._processor.config
+        if isinstance(image, torch.Tensor):
+            if image.device == self._device or image.dim() != 4 or not image.is_floating_point():
+                return None
+            view = image
+        else:
+            if image.dtype not in (np.float32, np.float64):
+                return None
+            # The stock numpy steps: grayscale expansion, stacking, numpy_to_pt's (B, C, H, W) view.
+            if config.do_convert_grayscale and image.ndim == 3:
+                image = image[None] if image.shape[-1] == 1 else image[..., None]
+            if image.ndim == 3:
+                image = image[None]
+            if image.ndim != 4:
+                return None
+            view = torch.from_numpy(image).permute(0, 3, 1, 2)
+        if view.shape[1] == config.vae_latent_channels:
+            return None
+        if tuple(self._processor.get_default_height_width(view, height, width)) != tuple(view.shape[-2:]):
+            return None
+        if isinstance(image, torch.Tensor):
+            return image.to(self._device)
+        return torch.from_numpy(image).to(self._device).permute(0, 3, 1, 2)
 
 
 def _device_tensor(value: Any, device: torch.device, grayscale: bool) -> Any:

@@ -235,8 +235,9 @@ def _diffusers_results(tmp_path):
             bench("test_preprocess[sd-cuda-1024-pil-stock]", 0.020, provider="stock", **pre),
             bench("test_preprocess[sd-cuda-1024-pil-fused]", 0.004, provider="fused", **pre),
             bench("test_preprocess[sd-cpu-64-pil-stock]", 0.001, provider="stock", **{**pre, "device": "cpu"}),
-            bench("test_pipeline_call[stock]", 0.600, provider="stock", size=512, steps=20,
-                  preprocess_s=0.003, preprocess_share=0.005),
+            bench("test_pipeline_call", 1.2, provider="stock+fused", size=512, steps=20, max_abs_latent_difference=0.0,
+                  stock={"median_s": 0.600, "preprocess_s": 0.003, "preprocess_share": 0.005},
+                  fused={"median_s": 0.590, "preprocess_s": 0.001, "preprocess_share": 0.0017}),
         ],
     }
     path = tmp_path / "diffusers.json"
@@ -251,7 +252,8 @@ def test_report_diffusers_tables_and_readme_block(tmp_path, capsys):
                              str(readme))
     assert status == 0, err
     assert "| SD / SDXL / Flux inpaint | 1024² | float16 | PIL | 20.00 | 4.00 | 5.0x |" in text
-    assert "| stock | 600.0 | 3.00 | 0.50 % |" in text
+    assert "| stock | 600.0 | 3.00 | 0.50 % |" in text and "| fused | 590.0 | 1.00 | 0.17 % |" in text
+    assert "stock and fused latents: 0." in text
     assert "64²" not in text  # the CPU smoke case of a GPU run is left out
     body = readme.read_text()
     assert "kept" in body and "old" not in body and "| stock | 600.0 |" in body and "diffusers 0.42.1" in body

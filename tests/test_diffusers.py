@@ -445,7 +445,7 @@ def test_grow_equals_stock_with_grown_mask(device, monkeypatch):
 
 
 def test_pil_inputs_go_as_bytes_and_give_stock_tensors(device, monkeypatch):
-    """PIL image and mask: stock PIL steps, then bytes to the device; the VAE gets the stock tensor, strides included."""
+    """PIL image and mask: stock PIL steps, then bytes to the device; the VAE gets the stock tensor (strides too)."""
     import inpaint_fused.diffusers.pipelines as pipelines
 
     uploads = []
@@ -679,7 +679,8 @@ def test_flux_fill_grow_batch_and_strength(device, monkeypatch):
     (a, mask), (b, _) = _pil_inputs("L"), _pil_inputs("L", seed=9)
     grown = stock.grow_binarized(pipe.mask_processor.preprocess(mask, height=SIZE, width=SIZE), 6)
     results = _run_both_flux(
-        pipe, FusedFluxFillPipeline, monkeypatch, image=[a, b], mask_image=mask, strength=0.8, fused_kwargs={"grow_mask_by": 6}, stock_kwargs={"mask_image": grown},
+        pipe, FusedFluxFillPipeline, monkeypatch, image=[a, b], mask_image=mask, strength=0.8,
+        fused_kwargs={"grow_mask_by": 6}, stock_kwargs={"mask_image": grown},
         **_flux_prompt(device, batch=2),
     )
     _assert_same(results, n_encodes=2)

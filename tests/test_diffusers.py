@@ -486,6 +486,17 @@ def test_unresized_numpy_and_tensors_finish_on_device(device, monkeypatch, xl):
     assert uploaded == [True, device.type != "cpu"]  # a CPU tensor is already on a CPU "device"
 
 
+def test_tensors_on_the_device(device, monkeypatch):
+    """Image and mask already on the execution device (a GPU in a CUDA run): they stay there, stock results."""
+    pipe = _stock_pipeline(xl=False, in_channels=9, device=device)
+    image, mask = _pil_inputs("RGBA")
+    image = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255).permute(2, 0, 1)[None].to(device)
+    mask = torch.from_numpy(np.asarray(mask.convert("L"), dtype=np.float32) / 255)[None, None].to(device)
+    results = _run_both(pipe, FusedStableDiffusionInpaintPipeline, monkeypatch, image=image, mask_image=mask,
+                        **_prompt(False, device))
+    _assert_same(results, n_encodes=1)
+
+
 def test_16_bit_mask_takes_the_stock_float_path(device, monkeypatch):
     pipe = _stock_pipeline(xl=False, in_channels=9, device=device)
     image, mask = _pil_inputs("L")
@@ -504,6 +515,17 @@ def test_resize_on_device_same_size_equals_stock(device, monkeypatch):
         pipe, FusedStableDiffusionInpaintPipeline, monkeypatch, image=image, mask_image=mask,
         fused_kwargs={"resize_on_device": True}, **_prompt(False, device),
     )
+    _assert_same(results, n_encodes=1)
+
+
+def test_preprocess_on_device_is_the_old_name_of_resize_on_device(device, monkeypatch):
+    pipe = _stock_pipeline(xl=False, in_channels=9, device=device)
+    image, mask = _pil_inputs("L")
+    with pytest.warns(FutureWarning, match="resize_on_device"):
+        results = _run_both(
+            pipe, FusedStableDiffusionInpaintPipeline, monkeypatch, image=image, mask_image=mask,
+            fused_kwargs={"preprocess_on_device": True}, **_prompt(False, device),
+        )
     _assert_same(results, n_encodes=1)
 
 

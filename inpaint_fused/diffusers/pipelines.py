@@ -12,6 +12,7 @@ order and gives the same image.
 from __future__ import annotations
 
 import inspect
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -217,11 +218,25 @@ class _FusedInpaintMixin:
         as PIL images (Lanczos): faster for large pictures, different from stock when a resize is
         needed (the same otherwise). Ignored with ``padding_mask_crop``, which needs PIL images.
 
+        ``preprocess_on_device`` (the earlier name of ``resize_on_device``) still works, with a
+        ``FutureWarning``.
+
         Raises:
             TypeError: ``grow_mask_by`` is not an int.
             ValueError: ``grow_mask_by < 0``, or growth asked for together with
                 ``masked_image_latents`` or an image given as latents.
         """
+        if "preprocess_on_device" in kwargs:
+            warnings.warn(
+                "preprocess_on_device is now called resize_on_device (PIL inputs go to the device as bytes"
+                " in any case)",
+                FutureWarning,
+                stacklevel=2,
+            )
+            resize_on_device = bool(kwargs.pop("preprocess_on_device")) or resize_on_device
+        return self._fused_call(args, kwargs, grow_mask_by, resize_on_device)
+
+    def _fused_call(self, args: tuple, kwargs: dict[str, Any], grow_mask_by: int, resize_on_device: bool):
         call = super().__call__
         bound = inspect.signature(call).bind(*args, **kwargs)
         grow = _check_int(grow_mask_by, "grow_mask_by", 0)

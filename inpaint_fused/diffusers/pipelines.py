@@ -1,12 +1,13 @@
 """Drop-in subclasses of the diffusers SD, SDXL and Flux inpaint pipelines that run the fused mask step.
 
-They change nothing but where ``masked_image`` and the latent-size mask come from: the stock
-``__call__`` runs as is (prompt encoding, ``image_processor`` / ``mask_processor`` preprocessing with
-the stock resize policy, schedulers, callbacks, ``padding_mask_crop``), and
-``prepare_mask_latents`` receives the VAE input from ``prepare_masked_image`` instead of from
-``init_image * (mask < 0.5)`` on the host (Flux Fill: ``init_image * (1 - mask)``). The VAE encodes
-in the same place, with the same generator, so a seeded run consumes its random draws in the stock
-order and gives the same image.
+They change nothing but where the preprocessing runs: the stock ``__call__`` runs as is (prompt
+encoding, schedulers, callbacks, ``padding_mask_crop``); its ``image_processor`` and
+``mask_processor`` do their PIL steps (crop, resize, conversion) on the CPU as before and the rest
+on the execution device, from the uploaded bytes (``_BytesToDevice``); and ``prepare_mask_latents``
+receives the VAE input from ``prepare_masked_image`` instead of from ``init_image * (mask < 0.5)``
+on the host (Flux Fill: ``init_image * (1 - mask)``). The VAE encodes in the same place, with the
+same generator, so a seeded run consumes its random draws in the stock order and gives the same
+image.
 """
 
 from __future__ import annotations
@@ -280,7 +281,8 @@ class _FusedInpaintMixin:
         return _FUSED
 
     def _stock_masked_image(self, init_image: torch.Tensor, mask: torch.Tensor) -> Optional[torch.Tensor]:
-        return init_image * (mask < 0.5)
+        # The image may be on the device already and the mask not (a numpy mask that needed resizing).
+        return init_image * (mask.to(init_image.device) < 0.5)
 
     def _latent_size(self, height: int, width: int) -> tuple[int, int]:
         """The latent mask's size in ``prepare_mask_latents`` for a ``height x width`` image."""
@@ -347,7 +349,7 @@ class FusedStableDiffusionXLInpaintPipeline(_FusedInpaintMixin, StableDiffusionX
     """
 
     def _stock_masked_image(self, init_image: torch.Tensor, mask: torch.Tensor) -> Optional[torch.Tensor]:
-        return None if init_image.shape[1] == 4 else init_image * (mask < 0.5)
+        return None if init_image.shape[1] == 4 else init_image * (mask.to(init_image.device) < 0.5)
 
 
 class FusedFluxInpaintPipeline(_FusedInpaintMixin, FluxInpaintPipeline):

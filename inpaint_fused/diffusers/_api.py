@@ -6,7 +6,7 @@ from typing import NamedTuple, Optional
 
 import torch
 
-from ..api import FLOAT_DTYPES, _check_float_tensor, _check_int
+from ..api import FLOAT_DTYPES, _check_float_tensor, _check_int, _mask_batch
 from . import _ops  # noqa: F401  (registers torch.ops.inpaint_fused.prepare_diffusers_inpaint)
 
 FORMULAS = ("image * (mask < 0.5)", "image * (1 - mask)")
@@ -22,22 +22,6 @@ class DiffusersInpaintInputs(NamedTuple):
 
     masked_image: torch.Tensor
     mask: torch.Tensor
-
-
-def _mask_nchw(mask: object, device: torch.device) -> torch.Tensor:
-    mask = _check_float_tensor(mask, "mask")
-    if mask.dim() == 2:
-        mask = mask[None, None]
-    elif mask.dim() == 3:
-        mask = mask.unsqueeze(1)
-    elif mask.dim() == 4:
-        if mask.shape[1] != 1:
-            raise ValueError(f"mask of rank 4 must be (B, 1, H, W), got shape {tuple(mask.shape)}")
-    else:
-        raise ValueError(f"mask must be (B, 1, H, W), (B, H, W) or (H, W), got shape {tuple(mask.shape)}")
-    if mask.shape[0] == 0:
-        raise ValueError(f"mask must hold at least one mask, got shape {tuple(mask.shape)}")
-    return mask.to(device, non_blocking=True) if mask.device != device else mask
 
 
 def prepare_masked_image(
@@ -113,7 +97,7 @@ def prepare_masked_image(
     dtype = image.dtype if dtype is None else dtype
     if dtype not in FLOAT_DTYPES:
         raise TypeError(f"dtype must be float16, bfloat16, float32 or float64, got {dtype}")
-    mask = _mask_nchw(mask, image.device)
+    mask = _mask_batch(mask, image.device).unsqueeze(1)
     if tuple(mask.shape[-2:]) != (height, width):
         raise ValueError(
             f"mask of {tuple(mask.shape[-2:])} does not match the image's {(height, width)}: "

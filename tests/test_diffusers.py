@@ -467,14 +467,14 @@ def test_unresized_numpy_and_tensors_finish_on_device(device, monkeypatch, xl):
     import inpaint_fused.diffusers.pipelines as pipelines
 
     uploaded = []
-    upload = pipelines._BytesToDevice._upload_unresized
+    upload = pipelines._BytesToDevice._upload_array
 
     def spy(self, *args):
         result = upload(self, *args)
         uploaded.append(result is not None)
         return result
 
-    monkeypatch.setattr(pipelines._BytesToDevice, "_upload_unresized", spy)
+    monkeypatch.setattr(pipelines._BytesToDevice, "_upload_array", spy)
     pipe = _stock_pipeline(xl=xl, in_channels=9, device=device)
     image, mask = _pil_inputs("L")
     image = np.asarray(image, dtype=np.float32)[None] / 255
@@ -577,12 +577,13 @@ def test_missing_diffusers_gives_install_hint(monkeypatch):
 
 def test_device_upload_divides_like_numpy(device):
     """PIL bytes become [0, 1] floats on the device exactly as VaeImageProcessor's numpy division."""
-    from inpaint_fused.diffusers.pipelines import _device_tensor
+    from inpaint_fused.diffusers.pipelines import _bytes_to_unit_floats
 
     values = np.arange(256, dtype=np.uint8).reshape(16, 16)
     expected = torch.from_numpy(values.astype(np.float32) / 255.0)
-    got = _device_tensor(PIL.Image.fromarray(values, mode="L"), device, grayscale=True)
-    assert torch.equal(got[0, 0].cpu(), expected)
+    got = _bytes_to_unit_floats(np.array(PIL.Image.fromarray(values, mode="L")), device)
+    assert got.dtype == torch.float32 and got.device.type == device.type
+    assert torch.equal(got.cpu(), expected)
 
 
 # ---------------------------------------------------------------------------------------------- Flux

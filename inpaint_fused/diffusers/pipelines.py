@@ -57,18 +57,22 @@ _FUSED = _FusedMaskedImage()
 class _CallState:
     grow_mask_by: int
     mask_image: Any = None
-    init_image: Optional[torch.Tensor] = None
-    latents_args: dict[str, Any] = field(default_factory=dict)
+    latents_args: dict[str, Any] = field(default_factory=dict)  # prepare_latents' arguments, image uploaded
+
+    @property
+    def init_image(self) -> Any:
+        return self.latents_args.get("image")
 
 
 def _bytes_to_unit_floats(array: np.ndarray, device: torch.device) -> torch.Tensor:
     """``array.astype(float32) / 255`` computed on ``device`` after uploading ``array`` as it is (bytes).
 
-    The divisor is a device tensor: CUDA divides by a CPU scalar as a multiply by its reciprocal,
-    which is not numpy's division for 126 of the 256 byte values.
+    One kernel: the bytes are promoted to float32 inside the division. The divisor is a 0-d tensor
+    filled on the device (no transfer): CUDA divides by a CPU scalar as a multiply by its
+    reciprocal, which is not numpy's division for 126 of the 256 byte values.
     """
-    pixels = torch.from_numpy(array).to(device, non_blocking=True).to(torch.float32)
-    return pixels / torch.tensor(255.0, device=pixels.device)
+    pixels = torch.from_numpy(array).to(device, non_blocking=True)
+    return torch.div(pixels, torch.full((), 255.0, dtype=torch.float32, device=pixels.device))
 
 
 class _BytesToDevice:
@@ -84,11 +88,15 @@ class _BytesToDevice:
     stock method finishes on the device. Anything else (a resize of a numpy array or tensor, PIL
     images that do not read as 8-bit) goes to the stock method unchanged; every other attribute is
     the processor's.
+
+    ``resize_on_device``: PIL images (in the default resize mode) and numpy arrays are uploaded
+    before any resizing and the stock method resizes them as tensors on the device.
     """
 
-    def __init__(self, processor: Any, device: torch.device) -> None:
+    def __init__(self, processor: Any, device: torch.device, resize_on_device: bool = False) -> None:
         self._processor = processor
         self._device = device
+        self._resize_on_device = resize_on_device
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._processor, name)
@@ -97,14 +105,16 @@ class _BytesToDevice:
         processor, config = self._processor, self._processor.config
         stock = {"height": height, "width": width, "resize_mode": resize_mode, "crops_coords": crops_coords}
         if isinstance(image, (np.ndarray, torch.Tensor)):
-            uploaded = self._upload_unresized(image, height, width)
+            uploaded = self._upload_array(image, height, width)
             return processor.preprocess(image if uploaded is None else uploaded, **stock)
         images = image if isinstance(image, list) else [image]
         if not images or not all(isinstance(i, PIL.Image.Image) for i in images):
             return processor.preprocess(image, **stock)
         if crops_coords is not None:
             images = [i.crop(crops_coords) for i in images]
-        if config.do_resize:
+        # The stock tensor resize knows only the default mode: the others stay PIL's.
+        resize_here = config.do_resize and (not self._resize_on_device or resize_mode != "default")
+        if resize_here:
             height, width = processor.get_default_height_width(images[0], height, width)
             # At its own size the stock resize is PIL's copy (Image.resize returns self.copy()): skipped.
             images = [
@@ -119,23 +129,27 @@ class _BytesToDevice:
         arrays = [np.array(i) for i in images]
         if any(a.dtype not in (np.uint8, np.bool_) for a in arrays):
             return processor.preprocess(image, **stock)  # 16-bit or float pictures: the stock float path
-        pixels = _bytes_to_unit_floats(np.stack(arrays, axis=0), self._device)
+        batch = arrays[0][None] if len(arrays) == 1 else np.stack(arrays, axis=0)
+        pixels = _bytes_to_unit_floats(batch, self._device)
         if pixels.dim() == 3:
             pixels = pixels[..., None]
         pixels = pixels.permute(0, 3, 1, 2)
+        if config.do_resize and not resize_here:  # opted in: the stock tensor path resizes on the device
+            return processor.preprocess(pixels, height=height, width=width)
         if config.do_normalize:  # values in [0, 1]: the stock check for [-1, 1] input does not apply
             pixels = processor.normalize(pixels)
         if config.do_binarize:
             pixels = processor.binarize(pixels)
         return pixels
 
-    def _upload_unresized(self, image: Any, height: Optional[int], width: Optional[int]) -> Optional[torch.Tensor]:
-        """A float numpy array or CPU tensor that needs no resize, uploaded as the stock code would lay it out.
+    def _upload_array(self, image: Any, height: Optional[int], width: Optional[int]) -> Optional[torch.Tensor]:
+        """A float numpy array or CPU tensor on the device, laid out as the stock code would lay it out.
 
-        The stock tensor path then finishes on the device what it would have done on the CPU (its
-        resize at the same size is a copy; normalising and binarising are exact elementwise). None,
-        for the stock path on the CPU, where a resize is needed or the tensor path would differ
-        from the numpy one (it returns an input with as many channels as the latents untouched).
+        The stock tensor path then finishes on the device what it would have done on the CPU: at
+        the processed size its resize is a copy, and normalising and binarising are exact
+        elementwise. None, for the stock path on the CPU, where a resize is needed (unless
+        ``resize_on_device``) or the tensor path would differ from the numpy one (it returns an
+        input with as many channels as the latents untouched).
         """
         config = self._processor.config
         if isinstance(image, torch.Tensor):
@@ -148,54 +162,19 @@ class _BytesToDevice:
             # The stock numpy steps: grayscale expansion, stacking, numpy_to_pt's (B, C, H, W) view.
             if config.do_convert_grayscale and image.ndim == 3:
                 image = image[None] if image.shape[-1] == 1 else image[..., None]
-            if image.ndim == 3:
+            if image.ndim == 2:
+                image = image[None, :, :, None]
+            elif image.ndim == 3:
                 image = image[None]
             if image.ndim != 4:
                 return None
             view = torch.from_numpy(image).permute(0, 3, 1, 2)
         if view.shape[1] == config.vae_latent_channels:
             return None
-        if tuple(self._processor.get_default_height_width(view, height, width)) != tuple(view.shape[-2:]):
-            return None
-        if isinstance(image, torch.Tensor):
-            return image.to(self._device)
-        return torch.from_numpy(image).to(self._device).permute(0, 3, 1, 2)
-
-
-def _device_tensor(value: Any, device: torch.device, grayscale: bool) -> Any:
-    """PIL images and numpy arrays as ``[0, 1]`` float tensors on ``device``, as the stock processor reads them.
-
-    ``VaeImageProcessor`` reads a PIL image as ``np.array(image).astype(float32) / 255`` (masks
-    converted to ``L`` first); the same division happens here on the device, on the uploaded
-    bytes. Tensors are moved; numpy arrays are laid out ``(B, C, H, W)`` by the stock rules for
-    ``(H, W)``, ``(H, W, C)`` and ``(B, H, W, C)``; lists of PIL images are concatenated. Anything
-    else is passed on unchanged for the stock processor to handle or reject.
-    """
-    if isinstance(value, list):
-        if value and all(isinstance(v, PIL.Image.Image) for v in value):
-            return torch.cat([_device_tensor(v, device, grayscale) for v in value])
-        return value
-    if isinstance(value, PIL.Image.Image):
-        pixels = _bytes_to_unit_floats(np.array(value.convert("L") if grayscale else value), device)
-        if pixels.dim() == 2:
-            pixels = pixels.unsqueeze(-1)
-        # (1, C, H, W) as a view of (1, H, W, C): the strides of VaeImageProcessor.numpy_to_pt's
-        # result, so that the stock processors keep the channels-last layout the VAE gets on the
-        # stock path (a convolution over another layout may round differently).
-        return pixels.unsqueeze(0).permute(0, 3, 1, 2)
-    if isinstance(value, np.ndarray):
-        if grayscale and value.ndim == 2:
-            value = value[None, :, :, None]
-        elif grayscale and value.ndim == 3:
-            value = value[None] if value.shape[-1] == 1 else value[..., None]
-        elif value.ndim == 3:
-            value = value[None]
-        if value.ndim != 4:
-            return value
-        return torch.from_numpy(value).to(device).permute(0, 3, 1, 2)
-    if isinstance(value, torch.Tensor):
-        return value.to(device)
-    return value
+        if not self._resize_on_device:
+            if tuple(self._processor.get_default_height_width(view, height, width)) != tuple(view.shape[-2:]):
+                return None
+        return view.to(self._device)
 
 
 class _FusedInpaintMixin:
@@ -217,7 +196,8 @@ class _FusedInpaintMixin:
         ``resize_on_device``: upload ``image`` and ``mask_image`` (PIL or numpy) before any
         resizing and let the stock processors resize them as tensors on the device (nearest), not
         as PIL images (Lanczos): faster for large pictures, different from stock when a resize is
-        needed (the same otherwise). Ignored with ``padding_mask_crop``, which needs PIL images.
+        needed (the same otherwise). The ``fill`` / ``crop`` resize modes (``padding_mask_crop``
+        uses ``fill``) exist for PIL only and stay on the CPU.
 
         ``preprocess_on_device`` (the earlier name of ``resize_on_device``) still works, with a
         ``FutureWarning``.
@@ -246,15 +226,11 @@ class _FusedInpaintMixin:
         elif grow > 1:
             raise ValueError("grow_mask_by cannot grow the mask of a masked_image_latents computed elsewhere")
         device = self._execution_device
-        if resize_on_device and bound.arguments.get("padding_mask_crop") is None:
-            for name, grayscale in (("image", False), ("mask_image", True)):
-                if name in bound.arguments:
-                    bound.arguments[name] = _device_tensor(bound.arguments[name], device, grayscale)
         self._fused_state = _CallState(grow, bound.arguments.get("mask_image"))
         processors = {name: getattr(self, name) for name in ("image_processor", "mask_processor")}
         try:
             for name, processor in processors.items():
-                setattr(self, name, _BytesToDevice(processor, device))
+                setattr(self, name, _BytesToDevice(processor, device, resize_on_device))
             return call(*bound.args, **bound.kwargs)
         finally:
             for name, processor in processors.items():
@@ -270,9 +246,7 @@ class _FusedInpaintMixin:
         if isinstance(image, torch.Tensor):
             # One upload of the full-precision image serves the VAE (as the stock .to(device, dtype)
             # would: same values) and the fused mask step.
-            image = image.to(bound.arguments["device"])
-            bound.arguments["image"] = image
-        state.init_image = image
+            bound.arguments["image"] = image.to(bound.arguments["device"])
         state.latents_args = dict(bound.arguments)
         return super().prepare_latents(*bound.args, **bound.kwargs)
 
@@ -300,11 +274,11 @@ class _FusedInpaintMixin:
         state = self._fused_state
         init_image, mask = state.init_image, bound.arguments["mask"]
         fusable = (
-            init_image is not None
+            isinstance(init_image, torch.Tensor)
             and init_image.dim() == 4
             and init_image.shape[1] == 3
             and mask.shape[-2:] == init_image.shape[-2:]
-            and self._latent_size(*init_image.shape[-2:]) == tuple(s // self.vae_scale_factor for s in mask.shape[-2:])
+            and self._latent_size(*mask.shape[-2:]) == tuple(s // self.vae_scale_factor for s in mask.shape[-2:])
             and self._fusable_vae()
         )
         if not fusable:

@@ -9,39 +9,16 @@ pipelines' own code runs (``_reference``).
 from __future__ import annotations
 
 import functools
-import math
-import struct
 
 import torch
 import torch.nn.functional as F
 
 from .. import _backend
+from ..ops import _cdiv, _clip_window, _float32, _run_length, core_morphology
 from . import _reference
 
 # Programs per SM that the image pass aims for, so that a single image fills the GPU.
 _PROGRAMS_PER_SM = 4
-
-
-def _cdiv(a: int, b: int) -> int:
-    return -(-a // b)
-
-
-def _round_up(value: int, multiple: int) -> int:
-    return _cdiv(value, multiple) * multiple
-
-
-def _float32(value: float) -> float:
-    # The double quotient of two ints rounded to float32 is the correctly rounded float32 quotient,
-    # which is the scale PyTorch's nearest resize computes (float(in) / out).
-    return struct.unpack("f", struct.pack("f", value))[0]
-
-
-def _grow_window(grow_mask_by: int, height: int, width: int) -> tuple[int, int]:
-    """ComfyUI's window: ``g`` wide with ``ceil((g - 1) / 2)`` before, clipped where it reaches past the image."""
-    reach = max(height, width)
-    before = min(math.ceil((grow_mask_by - 1) / 2), reach)
-    after = min(grow_mask_by - 1 - math.ceil((grow_mask_by - 1) / 2), reach)
-    return before + after + 1, before
 
 
 @functools.lru_cache(maxsize=256)
@@ -110,7 +87,8 @@ def _launch(
 
     grows = grow_mask_by > 1
     if grows:
-        win, before = _grow_window(grow_mask_by, height, width)
+        # ComfyUI's window (g wide, ceil((g - 1) / 2) before), clipped where it reaches past the image.
+        win, before = _clip_window(core_morphology(grow_mask_by), height, width)
         scratch = torch.empty((n_masks, height, width), dtype=torch.uint8, device=device)
         kernels._diffusers_grow_rows_kernel[(n_masks, _cdiv(height, block_h))](
             mask, scratch, mask.stride(0), mask.stride(2), mask.stride(3), height, width, win, before,
@@ -126,11 +104,8 @@ def _launch(
     else:
         index = device.index if device.index is not None else torch.cuda.current_device()
         target = _PROGRAMS_PER_SM * _backend.multiprocessor_count(index)
-    chunks = max(1, min(_cdiv(height, block_h), target // max(1, n_out * n_col)))
-    rows_per_program = _round_up(_cdiv(height, chunks), block_h)
-    if grows:
-        # Each run of rows first sums `win` rows of scratch; keep that warm-up under about half the run.
-        rows_per_program = max(rows_per_program, min(_round_up(win // 2, block_h), _round_up(height, block_h)))
+    # Each run of rows first sums `win` rows of scratch: runs of at least about half the window.
+    rows_per_program = _run_length(height, block_h, target // max(1, n_out * n_col), win)
     grid = (n_out, _cdiv(height, rows_per_program), n_col)
     kernels._diffusers_inpaint_kernel[grid](
         image, mask, scratch, out, latent,

@@ -401,23 +401,27 @@ def bench(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _write_block(args: argparse.Namespace, block: str, markers: tuple[str, str]) -> None:
+    """``--markdown`` and ``--readme`` of ``report``: the block to a file and between the README's ``markers``."""
+    if args.markdown:
+        Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.markdown).write_text(block)
+        print(f"table   {args.markdown}")
+    if args.readme:
+        try:
+            benchmark.update_readme(Path(args.readme), block, markers)
+        except (OSError, ValueError) as error:
+            raise CLIError(f"--readme: {error}") from error
+        print(f"readme  {args.readme} (between {markers[0]} and {markers[1]})")
+
+
 def _report_diffusers(args: argparse.Namespace) -> int:
     try:
         block = benchmark.render_diffusers_markdown(Path(args.diffusers))
     except ValueError as error:
         raise CLIError(f"--diffusers: {error}") from error
     print(block, end="")
-    if args.markdown:
-        Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.markdown).write_text(block)
-        print(f"table   {args.markdown}")
-    if args.readme:
-        markers = (benchmark.DIFFUSERS_START, benchmark.DIFFUSERS_END)
-        try:
-            benchmark.update_readme(Path(args.readme), block, markers)
-        except (OSError, ValueError) as error:
-            raise CLIError(f"--readme: {error}") from error
-        print(f"readme  {args.readme} (between {markers[0]} and {markers[1]})")
+    _write_block(args, block, (benchmark.DIFFUSERS_START, benchmark.DIFFUSERS_END))
     return 0
 
 
@@ -441,16 +445,7 @@ def report(args: argparse.Namespace) -> int:
             start = Path(args.readme).parent if args.readme else Path(args.markdown).parent
             link = Path(os.path.relpath(Path(args.plot).resolve(), start.resolve())).as_posix()
         block = benchmark.render_markdown(meta, records, link)
-        if args.markdown:
-            Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.markdown).write_text(block)
-            print(f"table   {args.markdown}")
-        if args.readme:
-            try:
-                benchmark.update_readme(Path(args.readme), block)
-            except (OSError, ValueError) as error:
-                raise CLIError(f"--readme: {error}") from error
-            print(f"readme  {args.readme} (between {benchmark.README_START} and {benchmark.README_END})")
+        _write_block(args, block, (benchmark.README_START, benchmark.README_END))
     return 0
 
 

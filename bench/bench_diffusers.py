@@ -36,6 +36,7 @@ from diffusers import (  # noqa: E402
 )
 from diffusers.image_processor import VaeImageProcessor  # noqa: E402
 
+from inpaint_fused import benchmark as bm  # noqa: E402
 from inpaint_fused.diffusers import FusedStableDiffusionInpaintPipeline, prepare_masked_image  # noqa: E402
 from inpaint_fused.diffusers.pipelines import _BytesToDevice  # noqa: E402
 
@@ -134,6 +135,47 @@ def test_preprocess(benchmark, provider, inputs, pipeline, device_name, size, dt
         }
     )
     benchmark(step, pipeline, image, mask, size, device, dtype)
+
+
+OP_CASES = [
+    pytest.param(1, 1024, "image * (mask < 0.5)", 8, id="1x1024-lt-half"),
+    pytest.param(1, 1024, "image * (1 - mask)", 1, id="1x1024-one-minus"),
+    pytest.param(16, 1024, "image * (mask < 0.5)", 8, id="16x1024-lt-half"),
+    pytest.param(16, 1024, "image * (1 - mask)", 1, id="16x1024-one-minus"),
+]
+
+
+@gpu
+@needs_cuda
+@pytest.mark.parametrize("batch, size, formula, factor", OP_CASES)
+def test_op(benchmark, batch, size, formula, factor):
+    """The kernel alone: float32 image and mask on the GPU to the bf16 VAE input and mask, against a copy."""
+    device, dtype = torch.device("cuda"), torch.bfloat16
+    g = torch.Generator(device=device).manual_seed(0)
+    image = torch.rand(batch, 3, size, size, device=device, generator=g) * 2 - 1
+    mask = torch.rand(batch, 1, size, size, device=device, generator=g)
+    run = functools.partial(prepare_masked_image, image, mask, vae_scale_factor=factor, dtype=dtype, formula=formula)
+    moved = sum(t.numel() * t.element_size() for t in (image, mask, *run()))
+    median_ms = float(np.median(bm.time_cuda(run, 0.5)))
+    gbps = moved / (median_ms * 1e-3) / 1e9
+    copy_gbps = bm.copy_bandwidth(device, moved // 2)["gbps"]
+    benchmark.group = "prepare_masked_image on the GPU"
+    benchmark.extra_info.update(
+        {
+            "provider": "fused",
+            "batch": batch,
+            "size": size,
+            "formula": formula,
+            "vae_scale_factor": factor,
+            "bytes": moved,
+            "median_ms": median_ms,
+            "gbps": gbps,
+            "copy_gbps": copy_gbps,
+            "fraction_of_copy": gbps / copy_gbps,
+            "device": _device_name(device),
+        }
+    )
+    benchmark(lambda: (run(), _sync(device)))
 
 
 def _device_name(device: torch.device) -> str:

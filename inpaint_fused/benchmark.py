@@ -1084,6 +1084,7 @@ def render_diffusers_markdown(path: Path) -> str:
         raise ValueError(f"{path} is not a bench_diffusers.py --benchmark-json file: {error}") from error
     preprocess: dict[tuple[str, int, str, str], dict[str, float]] = {}
     calls: dict[str, dict[str, Any]] = {}
+    ops: list[dict[str, Any]] = []
     difference = None
     for bench in benchmarks:
         info, median_ms = bench.get("extra_info", {}), bench["stats"]["median"] * 1e3
@@ -1092,6 +1093,8 @@ def render_diffusers_markdown(path: Path) -> str:
         if bench["name"].startswith("test_preprocess"):
             key = (info["pipeline"], info["size"], info["dtype"].replace("torch.", ""), info.get("inputs", "pil"))
             preprocess.setdefault(key, {})[info["provider"]] = median_ms
+        elif bench["name"].startswith("test_op"):
+            ops.append(info)
         elif bench["name"].startswith("test_pipeline_call"):
             calls = {name: {**info, **info[name]} for name in ("stock", "fused") if name in info}
             difference = info.get("max_abs_latent_difference")
@@ -1113,6 +1116,20 @@ def render_diffusers_markdown(path: Path) -> str:
         ratio = f"{times['stock'] / times['fused']:.1f}x" if {"stock", "fused"} <= times.keys() else ""
         row = [names.get(pipeline, pipeline), f"{size}²", dtype, "PIL" if inputs == "pil" else inputs, *cells, ratio]
         lines.append("| " + " | ".join(row) + " |")
+    if ops:
+        lines += [
+            "",
+            "The kernel alone (`prepare_masked_image` on GPU tensors, float32 in, bfloat16 out; bytes are"
+            " each input read once and each output written once):",
+            "",
+            "| images | size | formula | median | GB/s | % of copy |",
+            "|---|---|---|---|---|---|",
+        ]
+        for op in ops:
+            lines.append(
+                f"| {op['batch']} | {op['size']}² | `{op['formula']}` | {op['median_ms'] * 1e3:.1f} µs |"
+                f" {op['gbps']:.0f} | {op['fraction_of_copy'] * 100:.1f} % |"
+            )
     if calls:
         any_call = next(iter(calls.values()))
         lines += [

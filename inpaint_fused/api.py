@@ -7,9 +7,7 @@ from typing import NamedTuple, Optional
 import torch
 
 from . import ops
-
-FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
-VAE_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
+from .check import VAE_DTYPES, check_float_tensor, check_int, mask_batch
 
 
 def _prepare_core(pixels, mask, grow, ratio, vae_dtype):
@@ -51,44 +49,10 @@ def _call(op, implementation, *args):
     return implementation(*args)
 
 
-def _check_int(value: object, name: str, minimum: Optional[int] = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return value
-
-
-def _check_float_tensor(tensor: object, name: str) -> torch.Tensor:
-    if not isinstance(tensor, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(tensor).__name__}")
-    if tensor.dtype not in FLOAT_DTYPES:
-        raise TypeError(f"{name} must be a float16/bfloat16/float32/float64 tensor, got {tensor.dtype}")
-    return tensor
-
-
-def _mask_batch(mask: object, device: Optional[torch.device] = None) -> torch.Tensor:
-    """A MASK ``(B, h, w)``, ``(h, w)`` or ``(B, 1, h, w)`` as ``(B, h, w)``, on ``device``."""
-    mask = _check_float_tensor(mask, "mask")
-    if mask.dim() == 2:
-        mask = mask.unsqueeze(0)
-    elif mask.dim() == 4:
-        if mask.shape[1] != 1:
-            raise ValueError(f"mask of rank 4 must be (B, 1, h, w), got shape {tuple(mask.shape)}")
-        mask = mask.squeeze(1)
-    elif mask.dim() != 3:
-        raise ValueError(f"mask must be (B, h, w), (h, w) or (B, 1, h, w), got shape {tuple(mask.shape)}")
-    if mask.numel() == 0:
-        raise ValueError(f"mask must not be empty, got shape {tuple(mask.shape)}")
-    if device is not None and mask.device != device:
-        mask = mask.to(device, non_blocking=True)
-    return mask
-
-
 def _check_inputs(
     pixels: object, mask: object, downscale_ratio: object, vae_dtype: object
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    pixels = _check_float_tensor(pixels, "pixels")
+    pixels = check_float_tensor(pixels, "pixels")
     if pixels.dim() != 4:
         raise ValueError(f"pixels must be an IMAGE (B, H, W, C), got shape {tuple(pixels.shape)}")
     batch, height, width, channels = pixels.shape
@@ -96,14 +60,14 @@ def _check_inputs(
         raise ValueError(f"pixels must have at least 3 channels (B, H, W, C), got C={channels}")
     if batch == 0:
         raise ValueError("pixels must hold at least one image, got batch 0")
-    ratio = _check_int(downscale_ratio, "downscale_ratio", 1)
+    ratio = check_int(downscale_ratio, "downscale_ratio", 1)
     if height < ratio or width < ratio:
         raise ValueError(
             f"pixels of {height}x{width} are smaller than downscale_ratio={ratio}: nothing is left after the crop"
         )
     if vae_dtype is not None and vae_dtype not in VAE_DTYPES:
         raise TypeError(f"vae_dtype must be None, torch.float16, torch.bfloat16 or torch.float32, got {vae_dtype}")
-    mask = _mask_batch(mask, pixels.device)
+    mask = mask_batch(mask, pixels.device)
     if mask.shape[0] not in (1, batch) and batch != 1:
         raise ValueError(
             f"mask batch {mask.shape[0]} does not fit pixels batch {batch}: it must be 1, {batch}, or pixels batch 1"
@@ -152,7 +116,7 @@ def prepare_inpaint(
         >>> out.pixels.shape, out.noise_mask.shape
         (torch.Size([1, 3, 64, 72]), torch.Size([1, 1, 64, 72]))
     """
-    grow = _check_int(grow_mask_by, "grow_mask_by", 0)
+    grow = check_int(grow_mask_by, "grow_mask_by", 0)
     pixels, mask = _check_inputs(pixels, mask, downscale_ratio, vae_dtype)
     return InpaintInputs(
         *_call(torch.ops.inpaint_fused.prepare_inpaint, _prepare_core, pixels, mask, grow, downscale_ratio, vae_dtype)
@@ -184,7 +148,7 @@ def prepare_inpaint_was(
         >>> out.pixels.shape, out.noise_mask.shape
         (torch.Size([2, 64, 64, 3]), torch.Size([1, 1, 64, 64]))
     """
-    offset = _check_int(mask_offset, "mask_offset")
+    offset = check_int(mask_offset, "mask_offset")
     pixels, mask = _check_inputs(pixels, mask, downscale_ratio, vae_dtype)
     return InpaintInputs(
         *_call(
@@ -209,8 +173,8 @@ def grow_mask(mask: torch.Tensor, grow_mask_by: int) -> torch.Tensor:
         >>> int(ifd.grow_mask(m, 3).sum())
         9
     """
-    grow = _check_int(grow_mask_by, "grow_mask_by", 0)
-    return _call(torch.ops.inpaint_fused.grow_mask, _grow, _mask_batch(mask), grow).squeeze(1)
+    grow = check_int(grow_mask_by, "grow_mask_by", 0)
+    return _call(torch.ops.inpaint_fused.grow_mask, _grow, mask_batch(mask), grow).squeeze(1)
 
 
 def modify_mask(mask: torch.Tensor, mask_offset: int) -> torch.Tensor:
@@ -231,5 +195,5 @@ def modify_mask(mask: torch.Tensor, mask_offset: int) -> torch.Tensor:
         >>> int(ifd.modify_mask(m, -2).sum())
         81
     """
-    offset = _check_int(mask_offset, "mask_offset")
-    return _call(torch.ops.inpaint_fused.modify_mask, _modify_was, _mask_batch(mask), offset).squeeze(1)
+    offset = check_int(mask_offset, "mask_offset")
+    return _call(torch.ops.inpaint_fused.modify_mask, _modify_was, mask_batch(mask), offset).squeeze(1)

@@ -25,7 +25,8 @@ import torch
 
 from . import reference
 from ._backend import uses_triton
-from .api import VAE_DTYPES, prepare_inpaint, prepare_inpaint_was
+from .api import prepare_inpaint, prepare_inpaint_was
+from .check import VAE_DTYPES
 
 __all__ = [
     "EncodedInpaint",

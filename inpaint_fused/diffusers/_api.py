@@ -6,7 +6,7 @@ from typing import NamedTuple, Optional
 
 import torch
 
-from ..api import FLOAT_DTYPES, _check_float_tensor, _check_int, _mask_batch
+from ..check import FLOAT_DTYPES, check_float_tensor, check_int, mask_batch
 from . import _ops  # noqa: F401  (registers torch.ops.inpaint_fused.prepare_diffusers_inpaint)
 
 FORMULAS = ("image * (mask < 0.5)", "image * (1 - mask)")
@@ -78,7 +78,7 @@ def prepare_masked_image(
         >>> out.masked_image.shape, out.mask.shape
         (torch.Size([1, 3, 64, 48]), torch.Size([1, 1, 8, 6]))
     """
-    image = _check_float_tensor(image, "image")
+    image = check_float_tensor(image, "image")
     if image.dim() != 4 or image.shape[1] != 3:
         raise ValueError(
             f"image must be (B, 3, H, W) as VaeImageProcessor.preprocess gives, got shape {tuple(image.shape)}"
@@ -86,18 +86,18 @@ def prepare_masked_image(
     batch, _, height, width = image.shape
     if batch == 0:
         raise ValueError("image must hold at least one image, got batch 0")
-    factor = _check_int(vae_scale_factor, "vae_scale_factor", 1)
+    factor = check_int(vae_scale_factor, "vae_scale_factor", 1)
     if height < factor or width < factor:
         raise ValueError(
             f"image of {height}x{width} is smaller than vae_scale_factor={factor}: the latent would be empty"
         )
-    grow = _check_int(grow_mask_by, "grow_mask_by", 0)
+    grow = check_int(grow_mask_by, "grow_mask_by", 0)
     if formula not in FORMULAS:
         raise ValueError(f"formula must be one of {FORMULAS}, got {formula!r}")
     dtype = image.dtype if dtype is None else dtype
     if dtype not in FLOAT_DTYPES:
         raise TypeError(f"dtype must be float16, bfloat16, float32 or float64, got {dtype}")
-    mask = _mask_batch(mask, image.device).unsqueeze(1)
+    mask = mask_batch(mask, image.device).unsqueeze(1)
     if tuple(mask.shape[-2:]) != (height, width):
         raise ValueError(
             f"mask of {tuple(mask.shape[-2:])} does not match the image's {(height, width)}: "

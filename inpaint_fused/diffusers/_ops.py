@@ -14,7 +14,8 @@ import torch
 import torch.nn.functional as F
 
 from .. import _backend
-from ..ops import _cdiv, _clip_window, _float32, _run_length, core_morphology
+from ..ops.launch import cdiv, clip_window, float32, run_length
+from ..ops.prepare_inpaint import core_morphology
 from . import _reference
 
 # Programs per SM that the image pass aims for, so that a single image fills the GPU.
@@ -88,9 +89,9 @@ def _launch(
     grows = grow_mask_by > 1
     if grows:
         # ComfyUI's window (g wide, ceil((g - 1) / 2) before), clipped where it reaches past the image.
-        win, before = _clip_window(core_morphology(grow_mask_by), height, width)
+        win, before = clip_window(core_morphology(grow_mask_by), height, width)
         scratch = torch.empty((n_masks, height, width), dtype=torch.uint8, device=device)
-        kernels._diffusers_grow_rows_kernel[(n_masks, _cdiv(height, block_h))](
+        kernels._diffusers_grow_rows_kernel[(n_masks, cdiv(height, block_h))](
             mask, scratch, mask.stride(0), mask.stride(2), mask.stride(3), height, width, win, before,
             BLOCK_H=block_h, BLOCK_W=block_w, **launch,
         )
@@ -98,21 +99,21 @@ def _launch(
         win, before = 1, 0
         scratch = latent
 
-    n_col = _cdiv(width, block_w)
+    n_col = cdiv(width, block_w)
     if interpreted:
         target = 1  # the interpreter runs programs one by one: fewer, longer ones are faster
     else:
         index = device.index if device.index is not None else torch.cuda.current_device()
         target = _PROGRAMS_PER_SM * _backend.multiprocessor_count(index)
     # Each run of rows first sums `win` rows of scratch: runs of at least about half the window.
-    rows_per_program = _run_length(height, block_h, target // max(1, n_out * n_col), win)
-    grid = (n_out, _cdiv(height, rows_per_program), n_col)
+    rows_per_program = run_length(height, block_h, target // max(1, n_out * n_col), win)
+    grid = (n_out, cdiv(height, rows_per_program), n_col)
     kernels._diffusers_inpaint_kernel[grid](
         image, mask, scratch, out, latent,
         *image.stride(), mask.stride(0), mask.stride(2), mask.stride(3), *out.stride(),
         latent.stride(0), latent.stride(2), latent.stride(3),
         n_images, n_masks, height, width, latent_h, latent_w,
-        _float32(height / latent_h), _float32(width / latent_w), win, before, rows_per_program,
+        float32(height / latent_h), float32(width / latent_w), win, before, rows_per_program,
         GROW=grows, ONE_MINUS=one_minus, BLOCK_H=block_h, BLOCK_W=block_w, **launch,
     )
     return out, latent

@@ -27,7 +27,7 @@ from diffusers import (
     StableDiffusionXLInpaintPipeline,
 )
 
-from ..api import _check_int
+from ..check import check_int
 from ._api import prepare_masked_image
 
 __all__ = [
@@ -220,7 +220,7 @@ class _FusedInpaintMixin:
     def _fused_call(self, args: tuple, kwargs: dict[str, Any], grow_mask_by: int, resize_on_device: bool):
         call = super().__call__
         bound = inspect.signature(call).bind(*args, **kwargs)
-        grow = _check_int(grow_mask_by, "grow_mask_by", 0)
+        grow = check_int(grow_mask_by, "grow_mask_by", 0)
         if bound.arguments.get("masked_image_latents") is None:
             bound.arguments["masked_image_latents"] = self._fused_marker(bound.arguments)
         elif grow > 1:

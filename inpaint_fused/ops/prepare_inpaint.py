@@ -9,12 +9,12 @@ one without growth; elsewhere they run the reference under the same mask policy.
 from __future__ import annotations
 
 import math
-import struct
 from typing import NamedTuple, Optional
 
 import torch
 
-from . import _backend, reference
+from .. import _backend, reference
+from .launch import cdiv, check_index_range, clip_window, crop_geometry, float32, run_length
 
 
 class Morphology(NamedTuple):
@@ -69,47 +69,18 @@ def sanitize_mask(mask: torch.Tensor) -> torch.Tensor:
     return torch.nan_to_num(mask, nan=0.0).clamp(0, 1)
 
 
-def _float32(value: float) -> float:
-    # h / W in double then to float32 is the correctly rounded float32 quotient (53 >= 2 * 24 + 2),
-    # which is what PyTorch's upsample kernels compute.
-    return struct.unpack("f", struct.pack("f", value))[0]
 
 
-def _crop_geometry(height: int, width: int, ratio: int) -> tuple[int, int, int, int]:
-    return height // ratio * ratio, width // ratio * ratio, height % ratio // 2, width % ratio // 2
 
 
-def _clip_window(morph: Morphology, x: int, y: int) -> tuple[int, int]:
-    """Window length and lead clipped to the image: a reach past the far edge changes nothing."""
-    reach = max(x, y)
-    before = min(morph.before, reach)
-    after = min(morph.win - 1 - morph.before, reach)
-    return before + after + 1, before
 
 
-def _cdiv(a: int, b: int) -> int:
-    return -(-a // b)
 
 
-def _round_up(value: int, multiple: int) -> int:
-    return -(-value // multiple) * multiple
 
 
-def _run_length(extent: int, block: int, runs_wanted: int, win: int) -> int:
-    """Length of the run of rows (or columns) one program walks: enough runs to fill the device,
-    but each at least about half the window, whose count every run first sums."""
-    runs = max(1, min(_cdiv(extent, block), runs_wanted))
-    length = _round_up(_cdiv(extent, runs), block)
-    return max(length, min(_round_up(win // 2, block), _round_up(extent, block)))
 
 
-def _check_index_range(tensor: torch.Tensor, name: str) -> None:
-    span = sum((size - 1) * abs(stride) for size, stride in zip(tensor.shape[1:], tensor.stride()[1:], strict=True))
-    if span >= 2**31:
-        raise ValueError(
-            f"{name}: one image of shape {tuple(tensor.shape[1:])} spans {span} elements; the kernels index "
-            "inside an image with 32 bits (up to 2**31 elements)"
-        )
 
 
 def _launch(
@@ -120,33 +91,33 @@ def _launch(
     vae_dtype: Optional[torch.dtype],
 ) -> tuple[Optional[torch.Tensor], torch.Tensor]:
     _kernels = _backend.load_kernels()
-    _check_index_range(mask, "mask")
+    check_index_range(mask, "mask")
     if pixels is not None:
-        _check_index_range(pixels, "pixels")
+        check_index_range(pixels, "pixels")
     device = mask.device
     n_masks, h, w = mask.shape
     if pixels is None:
         n_pix, height, width, channels = 0, h, w, 0
     else:
         n_pix, height, width, channels = pixels.shape
-    x, y, off_h, off_w = _crop_geometry(height, width, ratio)
+    x, y, off_h, off_w = crop_geometry(height, width, ratio)
     n_out = max(n_pix, n_masks)
     same_size = (h, w) == (height, width)
-    scale_h, scale_w = _float32(h / height), _float32(w / width)
+    scale_h, scale_w = float32(h / height), float32(w / width)
     noise = torch.empty((n_masks, 1, x, y), dtype=torch.float32, device=device)
     gpu = device.type == "cuda"
     config = GPU_CONFIG if gpu else INTERPRETER_CONFIG
     warps = (lambda n: {"num_warps": n}) if gpu else (lambda n: {})
 
     grows = morph.grows
-    win, before = _clip_window(morph, x, y) if grows else (1, 0)
+    win, before = clip_window(morph, x, y) if grows else (1, 0)
     target = config.programs_per_sm * (_backend.multiprocessor_count(device.index) if gpu else 1)
     if grows:
         scratch = torch.empty((n_masks, x, y), dtype=torch.uint8, device=device)
         block_h, block_w = config.rows_block_h, config.rows_block_w
-        row_blocks = _cdiv(x, block_h)
-        cols_per_program = _run_length(y, block_w, target // max(1, n_masks * row_blocks), win)
-        _kernels._box_rows_kernel[(n_masks, row_blocks, _cdiv(y, cols_per_program))](
+        row_blocks = cdiv(x, block_h)
+        cols_per_program = run_length(y, block_w, target // max(1, n_masks * row_blocks), win)
+        _kernels._box_rows_kernel[(n_masks, row_blocks, cdiv(y, cols_per_program))](
             mask, scratch, mask.stride(0), mask.stride(1), mask.stride(2), h, w, x, y, off_h, off_w,
             scale_h, scale_w, win, before, cols_per_program,
             INVERT=morph.invert, KEEP_BASE=not morph.fill_from_grown, SAME_SIZE=same_size,
@@ -170,11 +141,11 @@ def _launch(
             out_args = (out, s_b, s_h, s_w, s_c)
 
     block_h, block_w = config.fill_block_h, config.fill_block_w
-    n_col = _cdiv(y, block_w)
+    n_col = cdiv(y, block_w)
     # A run's first window sum reads about win / rows_block_h block counts and two partial blocks.
     warm_up = min(win, win // config.rows_block_h + 2 * config.rows_block_h) if grows else 0
-    rows_per_program = _run_length(x, block_h, target // max(1, n_out * n_col), warm_up)
-    grid = (n_out, _cdiv(x, rows_per_program), n_col)
+    rows_per_program = run_length(x, block_h, target // max(1, n_out * n_col), warm_up)
+    grid = (n_out, cdiv(x, rows_per_program), n_col)
     _kernels._inpaint_fill_kernel[grid](
         pix_args[0], mask, scratch, noise, out_args[0],
         *pix_args[1:], mask.stride(0), mask.stride(1), mask.stride(2), *out_args[1:],
@@ -217,7 +188,7 @@ def prepare(
 def _prepare_fake(pixels, mask, ratio, vae_dtype):
     n_pix, height, width, channels = pixels.shape
     n_out = max(n_pix, mask.shape[0])
-    x, y, _, _ = _crop_geometry(height, width, ratio)
+    x, y, _, _ = crop_geometry(height, width, ratio)
     if vae_dtype is None:
         out = pixels.new_empty((n_out, x, y, channels))
     else:

@@ -13,6 +13,7 @@ from PIL import Image
 import inpaint_fused as ifd
 from inpaint_fused import benchmark as bm
 from inpaint_fused import cli
+from inpaint_fused.cli import demo, pictures
 
 FIXTURE = Path(__file__).parent / "data" / "bench-quick-cpu.json"
 
@@ -46,7 +47,7 @@ def _run(capsys, *argv: str) -> tuple[int, str, str]:
 def _assert_preview(path: Path, height: int, width: int) -> None:
     with Image.open(path) as image:
         assert image.format == "PNG" and image.mode == "RGB"
-        assert image.size == cli.preview_size(height, width)
+        assert image.size == pictures.preview_size(height, width)
         colors = image.getcolors(maxcolors=1 << 20)
     assert colors is None or len(colors) > 50  # a real picture, not a blank canvas
 
@@ -63,7 +64,7 @@ def test_demo_without_arguments_writes_the_preview(tmp_path):
         timeout=300,
     )
     assert done.returncode == 0, done.stderr
-    with Image.open(cli.SAMPLE_IMAGE) as sample:
+    with Image.open(pictures.SAMPLE_IMAGE) as sample:
         width, height = sample.size
     _assert_preview(tmp_path / "inpaint-preview.png", height // 8 * 8, width // 8 * 8)
     assert "identical to the seed code" in done.stdout
@@ -74,10 +75,10 @@ def test_demo_without_arguments_writes_the_preview(tmp_path):
 
 
 def test_sample_assets_are_small_and_differ_in_size():
-    with Image.open(cli.SAMPLE_IMAGE) as image, Image.open(cli.SAMPLE_MASK) as mask:
+    with Image.open(pictures.SAMPLE_IMAGE) as image, Image.open(pictures.SAMPLE_MASK) as mask:
         assert image.mode == "RGB" and mask.mode == "L" and image.size != mask.size
         assert max(image.size) <= 512
-    assert cli.SAMPLE_IMAGE.stat().st_size + cli.SAMPLE_MASK.stat().st_size < 200_000
+    assert pictures.SAMPLE_IMAGE.stat().st_size + pictures.SAMPLE_MASK.stat().st_size < 200_000
 
 
 def test_demo_with_image_and_grayscale_mask_of_other_sizes(tmp_path, device, capsys):
@@ -121,25 +122,25 @@ def test_mask_from_alpha_is_transparent_means_repaint(tmp_path):
     alpha = torch.zeros(10, 12)
     alpha[2:5, 3:9] = 1.0
     rgba = torch.cat([torch.ones(10, 12, 3), alpha[..., None]], -1)
-    mask, description = cli.load_mask(_save(rgba, tmp_path / "alpha.png", "RGBA"))
+    mask, description = pictures.load_mask(_save(rgba, tmp_path / "alpha.png", "RGBA"))
     assert "alpha" in description
     assert torch.equal(mask[0], 1 - alpha)
 
 
 def test_mask_from_gray_levels_and_opaque_alpha(tmp_path):
     gray = _disc(16, 16)
-    mask, description = cli.load_mask(_save(gray, tmp_path / "gray.png", "L"))
+    mask, description = pictures.load_mask(_save(gray, tmp_path / "gray.png", "L"))
     assert "gray levels" in description and mask.shape == (1, 16, 16)
     assert torch.allclose(mask[0], gray, atol=1 / 255)
     opaque = torch.cat([gray[..., None].expand(16, 16, 3), torch.ones(16, 16, 1)], -1)
-    mask, description = cli.load_mask(_save(opaque, tmp_path / "opaque.png", "RGBA"))
+    mask, description = pictures.load_mask(_save(opaque, tmp_path / "opaque.png", "RGBA"))
     assert "gray levels" in description and torch.allclose(mask[0], gray, atol=1 / 255)
 
 
 def test_mask_from_16_bit_png(tmp_path):
     path = tmp_path / "deep.png"
     Image.new("I;16", (5, 4), 65535).save(path)
-    mask, _ = cli.load_mask(path)
+    mask, _ = pictures.load_mask(path)
     assert torch.equal(mask, torch.ones(1, 4, 5))
 
 
@@ -274,7 +275,7 @@ def test_demo_check_tells_ties_from_real_differences():
     flipped = seed[1].clone()
     flipped[0, 0, 5, 7] = 1.0
     out = ifd.InpaintInputs(seed[0], flipped)
-    assert "identical to the seed code:" in cli._compare(ifd.InpaintInputs(*seed), seed, mask, 16, 16, 0)
-    assert "but for 1 pixels next to bilinear ties" in cli._compare(out, seed, mask, 16, 16, 0)
+    assert "identical to the seed code:" in demo._compare(ifd.InpaintInputs(*seed), seed, mask, 16, 16, 0)
+    assert "but for 1 pixels next to bilinear ties" in demo._compare(out, seed, mask, 16, 16, 0)
     flipped[0, 0, 12, 2] = 1.0
-    assert "DIFFERS from the seed code: 2 noise-mask pixels" in cli._compare(out, seed, mask, 16, 16, 0)
+    assert "DIFFERS from the seed code: 2 noise-mask pixels" in demo._compare(out, seed, mask, 16, 16, 0)

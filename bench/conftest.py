@@ -5,12 +5,14 @@
     python -m pytest bench/ --bench-json bench/results/run.json --benchmark-json bench/results/pytest.json
 
 Files named ``bench_*.py`` are collected here. Each test measures one (case, provider) pair with
-:class:`inpaint_fused.benchmark.Runner`: CUDA events via ``triton.testing.do_bench`` (median,
-rotating inputs, L2 cleared) on a GPU, ``perf_counter`` on the CPU. That record (median, GB/s,
-fraction of the measured copy bandwidth, peak extra memory, compile time) goes into the
-benchmark's ``extra_info``; pytest-benchmark's own statistics come from GPU-synchronised rounds
-of the same call, grouped per case so providers sit side by side. Pairs marked ``gpu`` (GPU-sized
-cases, the eager reference on the GPU) are skipped with the reason on a machine without CUDA.
+:meth:`inpaint_fused.benchmarking.Runner.measure_samples`, the one timing front end: whole calls by
+CUDA events (``triton.testing.do_bench``: median, rotating inputs, L2 cleared) on a GPU or
+``perf_counter`` on the CPU, then the GPU time alone by CUDA-graph replay. The record (medians,
+GB/s, fraction of the measured copy bandwidth, peak extra memory, compile time, cuDNN setting)
+goes into the benchmark's ``extra_info``, and the whole-call samples become pytest-benchmark's
+statistics (the ``hand_over`` fixture): nothing is timed twice. Tests are grouped per case so providers
+sit side by side. Pairs marked ``gpu`` (GPU-sized cases, the eager reference on the GPU) are
+skipped with the reason on a machine without CUDA.
 
 Do not collect ``tests/`` in the same session: its conftest turns on Triton's interpreter, which
 would time the interpreter instead of the CPU fallback.
@@ -18,12 +20,13 @@ would time the interpreter instead of the CPU fallback.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pytest
 import torch
 
-from inpaint_fused import benchmark as bm
+from inpaint_fused import benchmarking as bm
 
 RUNNER = pytest.StashKey[bm.Runner]()
 
@@ -101,34 +104,44 @@ def runner(request) -> bm.Runner:
     )
     config.stash[RUNNER] = run
     yield run
-    run.release()
-    run.meta["complete"] = True
-    if run.json_path is not None:
-        run.save(run.json_path)
+    run.finish()
+
+
+def _hand_over(benchmark, samples_ms) -> None:
+    """Make ``samples_ms`` (timed by the runner) pytest-benchmark's statistics for this test.
+
+    pytest-benchmark has no public way to take samples timed elsewhere; its ``pedantic`` fills the
+    same ``Metadata`` through ``_make_stats`` (pytest-benchmark 3 to 5). Nothing is run again.
+    """
+    benchmark._mode = "inpaint_fused.benchmarking samples"  # the fixture is used, disabled or not
+    if benchmark.disabled or not samples_ms:
+        return
+    stats = benchmark._make_stats(1)
+    for ms in samples_ms:
+        stats.update(ms * 1e-3)
+
+
+@pytest.fixture
+def hand_over(benchmark):
+    """``hand_over(samples_ms)``: samples timed by :mod:`inpaint_fused.benchmarking` become this test's statistics."""
+    return functools.partial(_hand_over, benchmark)
 
 
 @pytest.fixture
 def run_case(benchmark, runner):
-    """Measure one (case, provider) pair and hand the same call to pytest-benchmark."""
+    """Measure one (case, provider) pair through the runner and give its samples to pytest-benchmark."""
 
     def run(case: bm.Case, provider: str) -> dict:
-        smoke = getattr(benchmark, "disabled", False)
-        if smoke:
+        if benchmark.disabled:  # the smoke run: one call each, so CI checks every path cheaply
             runner.budget_s = 0.0
-        try:
-            prepared = runner.prepare(case, provider)
-        except bm.Skip as skip:
-            runner.record(case, provider, status="skipped", reason=str(skip))
-            pytest.skip(str(skip))
-        record = runner.measure(case, provider, prepared)
+        record, samples = runner.measure_samples(case, provider)
         if record["status"] == "skipped":
             pytest.skip(record["reason"])
         if record["status"] == "error":
             pytest.fail(f"{case.id} {provider}: {record['reason']}")
         benchmark.group = case.id
         benchmark.extra_info.update(record)
-        rounds = max(1, min(100, int(runner.budget_s / max(record["median_ms"] * 1e-3, 1e-6))))
-        benchmark.pedantic(prepared.synchronized, rounds=rounds, warmup_rounds=1 if rounds > 1 else 0)
+        _hand_over(benchmark, samples)
         return record
 
     return run

@@ -1,19 +1,23 @@
-"""The benchmark core: case names, bytes accounting, comparators, the runner, results files and reports.
+"""The benchmark tooling: case names, bytes accounting, comparators, the runner, results files, reports
+and the demo's GPU reference.
 
 ``tests/data/bench-quick-cpu.json`` is the output of ``inpaint-fused bench --quick --json`` on a
 CPU-only machine: the report tests read real results, not numbers typed here. Regenerate it with
 that command when the quick cases or the record format change.
 """
 
+import functools
 import json
 import math
+import statistics
 from pathlib import Path
 
 import pytest
 import torch
 
 import inpaint_fused as ifd
-from inpaint_fused import benchmark as bm
+from inpaint_fused import benchmarking as bm
+from inpaint_fused.benchmarking import providers
 
 FIXTURE = Path(__file__).parent / "data" / "bench-quick-cpu.json"
 
@@ -120,15 +124,15 @@ def test_grow_comparators_compute_what_the_seed_computes(device, width):
     """The baselines must do the same work: conv2d (the seed), max_pool2d and fused agree bit for bit."""
     case = bm.parse_case(f"grow-b2x45x38-w{width}")[0]
     (mask,) = bm.make_inputs(case, device)
-    seed = bm._conv2d_grow(width)(mask)
-    assert torch.equal(bm._max_pool_grow(width)(mask), seed)
+    seed = providers._conv2d_grow(width)(mask)
+    assert torch.equal(providers._max_pool_grow(width)(mask), seed)
     assert torch.equal(ifd.grow_mask(mask, width).unsqueeze(1), seed)
 
 
 def test_reference_provider_is_the_seed_then_the_vae_cast():
     case = bm.parse_case("40x56-mask17x23-g6:bf16")[0]
     pixels, mask = bm.make_inputs(case, torch.device("cpu"))
-    out, noise = bm._reference_prepare(case)(pixels, mask)
+    out, noise = providers._reference_prepare(case)(pixels, mask)
     seed_pixels, seed_noise = ifd.reference.vae_encode_for_inpaint(pixels, mask, 6)
     assert torch.equal(out, (seed_pixels[..., :3].movedim(-1, 1) * 2 - 1).to(torch.bfloat16))
     assert torch.equal(noise, seed_noise)
@@ -151,11 +155,16 @@ def test_runner_records_on_cpu(tmp_path):
         assert math.isclose(rec["gbps"], rec["bytes_moved"] / rec["median_ms"] / 1e6)
         assert math.isclose(rec["roofline_fraction"], rec["gbps"] / copy)
         assert rec["peak_extra_bytes"] is None  # no allocator statistics on the CPU
+        # No CUDA graph on the CPU: no GPU time alone, and the record says why.
+        assert rec["gpu_only_ms"] is None and rec["gpu_only_gbps"] is None and rec["gpu_only_reps"] == 0
+        assert rec["gpu_only_reason"] == "runs on the CPU: no CUDA graph to replay"
+        assert rec["cudnn_benchmark"] is False
     saved = json.loads(path.read_text())
     assert saved["meta"]["complete"] is True and len(saved["results"]) == len(records)
     for key in ("gpu", "torch", "triton", "commit", "source_hash", "cpu_threads", "fused_backend"):
         assert key in saved["meta"]
     assert saved["meta"]["torch"] == torch.__version__
+    assert saved["meta"]["cudnn_benchmark"] is False and saved["meta"]["gpu_only_timer"] is None
 
 
 def test_time_limit_skips_what_is_left():
@@ -270,8 +279,164 @@ def test_plot_writes_a_png(tmp_path):
         assert image.format == "PNG" and image.size[0] > image.size[1] > 300
 
 
-def test_nearest_fused_record():
-    _, records = bm.load_results([FIXTURE])
-    rec = bm.nearest_fused(records, 0.25)
-    assert rec["provider"] == "fused" and rec["case"] == "512x512-g6"
-    assert bm.nearest_fused([], 1.0) is None
+
+
+# --- GPU baselines at their strongest, GPU time alone, radius ratios ---------------------------
+
+
+def test_cudnn_autotuning_is_on_for_gpu_providers_and_restored(monkeypatch):
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
+    with bm.cudnn_autotuning(torch.device("cuda")) as on:
+        assert on is True and torch.backends.cudnn.benchmark is True
+    assert torch.backends.cudnn.benchmark is False
+    with pytest.raises(RuntimeError, match="boom"), bm.cudnn_autotuning(torch.device("cuda")):
+        raise RuntimeError("boom")
+    assert torch.backends.cudnn.benchmark is False
+    with bm.cudnn_autotuning(torch.device("cpu")) as on:
+        assert on is False and torch.backends.cudnn.benchmark is False
+
+
+def _gpu_shaped_run():
+    """The CPU fixture dressed as a GPU run: fused and copy get a GPU time alone (half their whole
+    call), one fused record a failed capture; the reference on the CPU keeps none."""
+    data = _fixture()
+    meta = dict(data["meta"], device="cuda", gpu="Fake GPU", cudnn_benchmark=True, gpu_only_timer="cuda-graph-replay")
+    copy_gbps = 1000.0
+    meta["copy"] = {"cuda": {"gbps": copy_gbps, "bytes": 1 << 29, "median_ms": 1.0}}
+    records, failed = [], None
+    for rec in data["results"]:
+        rec = dict(rec)
+        if rec["status"] == "ok" and rec["provider"] in ("fused", "copy"):
+            if failed is None and rec["provider"] == "fused":
+                failed = rec["id"]
+                rec.update(gpu_only_reason="not capturable in a CUDA graph: RuntimeError: sync in capture")
+            else:
+                gpu_ms = rec["median_ms"] / 2
+                rate = rec["bytes_moved"] / gpu_ms / 1e6
+                rec.update(gpu_only_ms=gpu_ms, gpu_only_gbps=rate, gpu_only_roofline_fraction=rate / copy_gbps)
+        records.append(rec)
+    return meta, records, failed
+
+
+def test_tables_show_whole_call_and_gpu_only_columns():
+    meta, records, failed = _gpu_shaped_run()
+    title, header, rows, notes = bm.tables(records)[0]
+    assert title == "Whole preprocessing"
+    assert header[2:6] == ["fused", "fused GPU", "reference-cpu", "copy"] and "copy GPU" in header
+    assert "reference-cpu GPU" not in header
+    by_id = {row[0]: dict(zip(header, row, strict=True)) for row in rows}
+    for rec in records:
+        if rec["suite"] != "prepare" or rec["provider"] != "fused" or rec["status"] != "ok":
+            continue
+        cells = by_id[rec["id"]]
+        assert cells["fused"] == bm.format_time(rec["median_ms"])
+        if rec["id"] == failed:
+            number = notes["fused GPU time: not capturable in a CUDA graph: RuntimeError: sync in capture"]
+            assert cells["fused GPU"] == f"— ({number})"
+            assert cells["% of copy"] == f"{100 * rec['roofline_fraction']:.3g} %"  # whole call, no GPU time
+        else:
+            assert cells["fused GPU"] == bm.format_time(rec["gpu_only_ms"])
+            assert cells["fused GB/s"] == f"{rec['gpu_only_gbps']:.3g}"
+            assert cells["% of copy"] == f"{100 * rec['gpu_only_roofline_fraction']:.3g} %"
+        ref = next(r for r in records if r["id"] == rec["id"] and r["provider"] == "reference-cpu")
+        assert cells["vs reference-cpu"] == f"{ref['median_ms'] / rec['median_ms']:.3g}×"  # whole calls
+
+
+def test_reports_say_cudnn_autotuning_was_on():
+    meta, records, _ = _gpu_shaped_run()
+    markdown, text = bm.render_markdown(meta, records), bm.render_text(meta, records)
+    for report in (markdown, text):
+        assert "cuDNN autotuning on (`torch.backends.cudnn.benchmark = True`" in report
+        assert "cudnn_benchmark: true" in report
+    assert "| fused GPU |" in markdown
+    cpu_meta, cpu_records = bm.load_results([FIXTURE])
+    assert "cuDNN autotuning on" not in bm.render_markdown(cpu_meta, cpu_records)
+    assert "CPU-only run: no GPU baselines" in bm.render_markdown(cpu_meta, cpu_records)
+
+
+def _fused(case_id, median_ms, gpu_only_ms):
+    case = bm.parse_case(case_id)[0]
+    return {
+        "suite": case.suite, "id": case.id, "case": case.name, "output": case.output, "provider": "fused",
+        "status": "ok", "median_ms": median_ms, "gpu_only_ms": gpu_only_ms, "params": case.params(),
+        "megapixels": case.megapixels, "gbps": 1.0, "roofline_fraction": 0.5, "peak_extra_bytes": None,
+    }  # fmt: skip
+
+
+def test_radius_ratios_come_from_the_measurements():
+    records = [
+        _fused("2048x2048-g6:bf16", 0.110, 0.070),
+        _fused("2048x2048-g64:bf16", 0.190, 0.077),
+        _fused("1024x1024-was+6:f32", 0.040, 0.030),
+        _fused("1024x1024-was-128:f32", 0.100, None),  # no GPU time alone: the whole calls are compared
+        _fused("1024x1024-was+128:f32", 0.045, 0.033),
+        _fused("1024x1024-was+128:bf16", 0.045, 0.033),  # no +6 of its output: no ratio
+        _fused("512x512-was-16:f32", 0.030, 0.020),
+    ]
+    ratios = {r["id"]: r for r in bm.radius_ratios(records)}
+    assert set(ratios) == {"2048x2048-g64:bf16", "1024x1024-was-128:f32", "1024x1024-was+128:f32"}
+    g64 = ratios["2048x2048-g64:bf16"]
+    assert g64["base"] == "2048x2048-g6:bf16" and g64["timer"] == "GPU alone"
+    assert math.isclose(g64["ratio"], 0.077 / 0.070)
+    assert ratios["1024x1024-was-128:f32"]["timer"] == "whole call"
+    assert math.isclose(ratios["1024x1024-was-128:f32"]["ratio"], 0.100 / 0.040)
+    assert math.isclose(ratios["1024x1024-was+128:f32"]["ratio"], 0.033 / 0.030)
+    meta = {"device": "cuda", "gpu": "Fake GPU", "cudnn_benchmark": True}
+    assert "2048x2048-g64:bf16 / 2048x2048-g6:bf16: 1.10 (77 µs / 70 µs, GPU alone)" in bm.render_text(meta, records)
+    markdown = bm.render_markdown(meta, records)
+    assert "| 2048x2048-g64:bf16 | 2048x2048-g6:bf16 | 1.10 | 77 µs / 70 µs | GPU alone |" in markdown
+
+
+def test_radius_ratios_of_a_cpu_run():
+    runner = bm.Runner(torch.device("cpu"), budget_s=0.0)
+    records = runner.run(bm.select_cases(["24x32-g6:f32", "24x32-g12:f32"]), providers=["fused"], progress="none")
+    (ratio,) = bm.radius_ratios(records)
+    assert (ratio["id"], ratio["base"], ratio["timer"]) == ("24x32-g12:f32", "24x32-g6:f32", "whole call")
+    assert math.isclose(ratio["ratio"], records[1]["median_ms"] / records[0]["median_ms"])
+
+
+@pytest.mark.gpu
+def test_gpu_only_time_by_graph_replay_and_the_reason_when_not_capturable():
+    case = bm.parse_case("1024x1024-g6:bf16")[0]
+    pixels, mask = bm.make_inputs(case, torch.device("cuda"))
+    run = functools.partial(ifd.prepare_inpaint, pixels, mask, 6, vae_dtype=torch.bfloat16)
+    gpu_only = bm.time_cuda_graph(run, 0.05, whole_call_ms=0.1)
+    assert gpu_only.reason is None and len(gpu_only.samples_ms) >= 3 and gpu_only.calls_per_replay == 20
+    assert 0 < gpu_only.median_ms < statistics.median(bm.time_cuda(run, 0.05)) * 3
+    synced = bm.time_cuda_graph(lambda: mask.sum().item(), 0.05, whole_call_ms=0.1)
+    assert synced.median_ms is None and synced.reason.startswith("not capturable in a CUDA graph")
+    runner = bm.Runner(torch.device("cuda"), budget_s=0.02)
+    rec = runner.measure(case, "fused")
+    assert rec["status"] == "ok" and rec["gpu_only_ms"] > 0 and rec["gpu_only_reason"] is None
+    assert rec["cudnn_benchmark"] is True and runner.meta["cudnn_benchmark"] is True
+    assert math.isclose(rec["gpu_only_gbps"], rec["bytes_moved"] / rec["gpu_only_ms"] / 1e6)
+
+
+# --- the demo's GPU reference ---------------------------------------------------------------
+
+
+def test_demo_summary_matches_like_with_like(tmp_path):
+    meta, records = bm.load_results([FIXTURE])
+    with pytest.raises(ValueError, match="GPU results"):
+        bm.write_demo_summary(tmp_path / "s.json", meta, records)
+    summary = bm.write_demo_summary(tmp_path / "s.json", dict(meta, device="cuda", gpu="Fake GPU"), records)
+    assert bm.load_demo_summary(tmp_path / "s.json") == summary and summary["gpu"] == "Fake GPU"
+    single = {r["id"] for r in records if r["provider"] == "fused" and r["status"] == "ok" and r["suite"] == "prepare"}
+    rows = summary["rows"]
+    assert {r["id"] for r in rows} == single
+    assert bm.nearest_fused(rows, 0.25, "core", 6)["id"] == "512x512-g6:f32"
+    assert bm.nearest_fused(rows, 0.2, "core", 6)["id"] == "509x381-mask96x128-g6:f32"
+    assert bm.nearest_fused(rows, 0.25, "was", -16)["id"] == "512x512-was-16:f32"
+    assert bm.nearest_fused(rows, 0.25, "was", 16, output="bf16")["id"] == "512x512-was+16:bf16"
+    other = bm.nearest_fused(rows, 0.25, "core", 64)  # no grow 64 measured: the nearest size, value named
+    assert other["value"] == 6 and other["id"] == "512x512-g6:f32"
+    assert bm.nearest_fused(rows, 1.0, "nothing", 6) is None and bm.nearest_fused([], 1.0, "core", 6) is None
+    assert bm.load_demo_summary(tmp_path / "missing.json") is None
+
+
+def test_packaged_gpu_reference_is_a_gpu_summary_that_ships():
+    summary = bm.load_demo_summary()
+    assert summary is not None and summary["device"] == "cuda" and summary["gpu"]
+    assert {r["op"] for r in summary["rows"]} == {"core", "was"}
+    setup = (Path(__file__).resolve().parents[1] / "setup.py").read_text()
+    assert '"data/*.json"' in setup

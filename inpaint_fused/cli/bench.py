@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any, Optional
 
-from .. import benchmark
+from .. import benchmarking
 from .common import CLIError, resolve_device
 
 
@@ -16,16 +16,16 @@ def _providers(text: Optional[str]) -> Optional[list[str]]:
     if not text:
         return None
     names = [p.strip() for p in text.split(",") if p.strip()]
-    unknown = [p for p in names if p not in benchmark.PROVIDERS]
+    unknown = [p for p in names if p not in benchmarking.PROVIDERS]
     if unknown:
-        raise CLIError(f"--providers: unknown {', '.join(unknown)}; choose from {', '.join(benchmark.PROVIDERS)}")
+        raise CLIError(f"--providers: unknown {', '.join(unknown)}; choose from {', '.join(benchmarking.PROVIDERS)}")
     return names
 
 
 def _plot(meta: dict[str, Any], records: list[dict[str, Any]], path: str) -> None:
     try:
-        benchmark.plot(meta, records, Path(path))
-    except (benchmark.PlotUnavailable, ValueError) as error:
+        benchmarking.plot(meta, records, Path(path))
+    except (benchmarking.PlotUnavailable, ValueError) as error:
         raise CLIError(f"--plot: {error}") from error
     print(f"plot    {path}")
 
@@ -35,20 +35,20 @@ def bench(args: argparse.Namespace) -> int:
     providers = _providers(args.providers)
     tiers = ("quick",) if args.quick else ("quick", "cpu", "gpu") if device.type == "cuda" else ("quick", "cpu")
     try:
-        cases = benchmark.select_cases(args.case or (), tiers)
+        cases = benchmarking.select_cases(args.case or (), tiers)
     except ValueError as error:
         raise CLIError(f"--case: {error}") from error
     if device.type != "cuda":
-        left_out = 0 if args.case else sum(c.tier not in tiers for c in benchmark.default_cases())
+        left_out = 0 if args.case else sum(c.tier not in tiers for c in benchmarking.default_cases())
         which = "larger (--quick)" if args.quick else "GPU-sized"
         print(
-            f"No CUDA GPU: benchmarking on the CPU ({benchmark.available_cpus()} threads). The fused provider runs"
-            f" {benchmark.fused_backend(device)}; {left_out} {which} cases are left out.",
+            f"No CUDA GPU: benchmarking on the CPU ({benchmarking.available_cpus()} threads). The fused provider runs"
+            f" {benchmarking.fused_backend(device)}; {left_out} {which} cases are left out.",
             file=sys.stderr,
         )
-    runner = benchmark.Runner(
+    runner = benchmarking.Runner(
         device,
-        budget_s=args.budget if args.budget is not None else benchmark.default_budget(device, args.quick),
+        budget_s=args.budget if args.budget is not None else benchmarking.default_budget(device, args.quick),
         time_limit_s=args.time_limit,
         json_path=Path(args.json) if args.json else None,
         quick=args.quick,
@@ -56,12 +56,12 @@ def bench(args: argparse.Namespace) -> int:
         argv=["inpaint-fused", *args.argv],
     )
     records = runner.run(cases, providers, progress=args.progress)
-    print(benchmark.render_text(runner.meta, records))
+    print(benchmarking.render_text(runner.meta, records))
     if args.json:
         print(f"results {args.json}")
     if args.markdown:
         Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.markdown).write_text(benchmark.render_markdown(runner.meta, records))
+        Path(args.markdown).write_text(benchmarking.render_markdown(runner.meta, records))
         print(f"table   {args.markdown}")
     if args.plot:
         _plot(runner.meta, records, args.plot)
@@ -79,7 +79,7 @@ def _write_block(args: argparse.Namespace, block: str, markers: tuple[str, str])
         print(f"table   {args.markdown}")
     if args.readme:
         try:
-            benchmark.update_readme(Path(args.readme), block, markers)
+            benchmarking.update_readme(Path(args.readme), block, markers)
         except (OSError, ValueError) as error:
             raise CLIError(f"--readme: {error}") from error
         print(f"readme  {args.readme} (between {markers[0]} and {markers[1]})")
@@ -87,26 +87,26 @@ def _write_block(args: argparse.Namespace, block: str, markers: tuple[str, str])
 
 def _report_diffusers(args: argparse.Namespace) -> int:
     try:
-        block = benchmark.render_diffusers_markdown(Path(args.diffusers))
+        block = benchmarking.render_diffusers_markdown(Path(args.diffusers))
     except ValueError as error:
         raise CLIError(f"--diffusers: {error}") from error
     print(block, end="")
-    _write_block(args, block, (benchmark.DIFFUSERS_START, benchmark.DIFFUSERS_END))
+    _write_block(args, block, (benchmarking.DIFFUSERS_START, benchmarking.DIFFUSERS_END))
     return 0
 
 
 def report(args: argparse.Namespace) -> int:
     if args.diffusers:
-        if args.files or args.plot:
-            raise CLIError("--diffusers takes its one file alone: no other results files, no --plot")
+        if args.files or args.plot or args.demo_summary:
+            raise CLIError("--diffusers takes its one file alone: no other results files, no --plot, no --demo-summary")
         return _report_diffusers(args)
     if not args.files:
         raise CLIError("report needs results files (or --diffusers FILE)")
     try:
-        meta, records = benchmark.load_results(args.files)
+        meta, records = benchmarking.load_results(args.files)
     except (FileNotFoundError, ValueError) as error:
         raise CLIError(str(error)) from error
-    print(benchmark.render_text(meta, records))
+    print(benchmarking.render_text(meta, records))
     if args.plot:
         _plot(meta, records, args.plot)
     if args.markdown or args.readme:
@@ -114,8 +114,14 @@ def report(args: argparse.Namespace) -> int:
         if args.plot:
             start = Path(args.readme).parent if args.readme else Path(args.markdown).parent
             link = Path(os.path.relpath(Path(args.plot).resolve(), start.resolve())).as_posix()
-        block = benchmark.render_markdown(meta, records, link)
-        _write_block(args, block, (benchmark.README_START, benchmark.README_END))
+        block = benchmarking.render_markdown(meta, records, link)
+        _write_block(args, block, (benchmarking.README_START, benchmarking.README_END))
+    if args.demo_summary:
+        try:
+            summary = benchmarking.write_demo_summary(Path(args.demo_summary), meta, records)
+        except (OSError, ValueError) as error:
+            raise CLIError(f"--demo-summary: {error}") from error
+        print(f"summary {args.demo_summary} ({len(summary['rows'])} fused rows for the demo)")
     return 0
 
 
@@ -137,7 +143,7 @@ def add_parsers(sub) -> None:
         help="a case name (e.g. 1536x1024-g12, b4x768x768-was-20:bf16, grow-1024x1024-w33) or a"
         " pattern over the default cases (e.g. 'grow-*'); repeatable",
     )
-    b.add_argument("--providers", metavar="LIST", help=f"comma-separated subset of {','.join(benchmark.PROVIDERS)}")
+    b.add_argument("--providers", metavar="LIST", help=f"comma-separated subset of {','.join(benchmarking.PROVIDERS)}")
     b.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto", help="default: CUDA if available")
     b.add_argument("--budget", type=float, metavar="S", help="timed seconds per measurement")
     b.add_argument("--time-limit", type=float, metavar="S", help="skip what is left after S seconds (recorded)")
@@ -161,8 +167,14 @@ def add_parsers(sub) -> None:
     r.add_argument(
         "--readme",
         metavar="FILE",
-        help=f"replace the block between {benchmark.README_START} and {benchmark.README_END} in FILE"
-        f" ({benchmark.DIFFUSERS_START} ... with --diffusers)",
+        help=f"replace the block between {benchmarking.README_START} and {benchmarking.README_END} in FILE"
+        f" ({benchmarking.DIFFUSERS_START} ... with --diffusers)",
+    )
+    r.add_argument(
+        "--demo-summary",
+        metavar="JSON",
+        help="write the fused single-image rows of GPU results for `inpaint-fused demo` to compare with"
+        f" (the package ships {benchmarking.PACKAGED_SUMMARY.relative_to(benchmarking.repo_root()).as_posix()})",
     )
     r.add_argument(
         "--diffusers",

@@ -10,35 +10,38 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-from .. import benchmark, reference
+from .. import benchmarking, reference
 from ..api import prepare_inpaint, prepare_inpaint_was
 from .common import CLIError, resolve_device
 from .pictures import SAMPLE_IMAGE, SAMPLE_MASK, load_image, load_mask, make_preview
 
 
 def _median_ms(fn, device: torch.device, budget_s: float = 0.3) -> float:
-    return statistics.median(benchmark.time_fn(fn, device, budget_s))
+    return statistics.median(benchmarking.time_fn(fn, device, budget_s))
 
 
-def _gpu_comparison(megapixels: float, op: str) -> Optional[tuple[float, str]]:
-    """What the newest GPU results file in the checkout's ``bench/results`` says about this size."""
-    results = Path(benchmark._repo_root(), "bench", "results")
-    best = None
-    for path in sorted(results.glob("*.json")) if results.is_dir() else []:
-        try:
-            meta, records = benchmark.load_results([path])
-        except (OSError, ValueError):
-            continue
-        if meta.get("device") != "cuda":
-            continue
-        rec = benchmark.nearest_fused(records, megapixels, op)
-        if rec is not None and (best is None or meta.get("created", "") > best[0].get("created", "")):
-            best = (meta, rec, path)
-    if best is None:
+def _gpu_comparison(megapixels: float, op: str, value: int) -> Optional[tuple[float, str, bool]]:
+    """What the GPU reference shipped with the package says about a call like this one.
+
+    Returns a GPU time, a phrase naming the measured case it comes from (and its value when no case
+    of ``value`` was measured), and whether that time only bounds this picture's from above: a case
+    larger than the picture is kept as measured (small calls are launch-bound, so a time scaled
+    down would flatter the GPU); a smaller one is scaled up by megapixels (large calls are
+    bandwidth-bound).
+    """
+    summary = benchmarking.load_demo_summary()
+    row = benchmarking.nearest_fused(summary["rows"], megapixels, op, value) if summary else None
+    if row is None:
         return None
-    meta, rec, path = best
-    where = f"{benchmark.format_time(rec['median_ms'])} for {rec['id']} on {meta.get('gpu')} ({path.name})"
-    return rec["median_ms"], where
+    name = "mask_offset" if op == "was" else "grow_mask_by"
+    case = f"{row['id']} ({row['megapixels']:.2g} MP"
+    case += f", {name}={row['value']}: no {name}={value} case was measured)" if row["value"] != value else ")"
+    where = f"{benchmarking.format_time(row['median_ms'])} for {case} on {summary.get('gpu')}"
+    ms, size_ratio = row["median_ms"], megapixels / row["megapixels"]
+    if size_ratio > 1.25:
+        ms *= size_ratio
+        where += f", {benchmarking.format_time(ms)} scaled by megapixels to this picture"
+    return ms, where, size_ratio < 0.8
 
 
 def _compare(
@@ -104,7 +107,7 @@ def demo(args: argparse.Namespace) -> int:
     node = "WAS Inpainting VAE Encode" if was else "VAE Encode (for Inpainting)"
     print(f"op      {node}, {label}: VAE input and noise mask {y}x{x}")
 
-    backend = benchmark.fused_backend(device)
+    backend = benchmarking.fused_backend(device)
     fused_ms = _median_ms(lambda: fused(p_dev, m_dev), device)
     ref_cpu_ms = _median_ms(lambda: seed(pixels, mask), torch.device("cpu"))
     if device.type == "cuda":
@@ -114,15 +117,15 @@ def demo(args: argparse.Namespace) -> int:
         same = seed(p_dev, m_dev)
         print(f"device  {name}: Triton kernels")
         print(
-            f"time    inpaint-fused {benchmark.format_time(fused_ms)} on the GPU"
-            f" ({benchmark.format_time(upload_ms)} with the upload of the CPU image)"
+            f"time    inpaint-fused {benchmarking.format_time(fused_ms)} on the GPU"
+            f" ({benchmarking.format_time(upload_ms)} with the upload of the CPU image)"
         )
         print(
-            f"        seed code {benchmark.format_time(ref_cpu_ms)} on the CPU, as a default ComfyUI runs it:"
+            f"        seed code {benchmarking.format_time(ref_cpu_ms)} on the CPU, as a default ComfyUI runs it:"
             f" {ref_cpu_ms / upload_ms:.0f}x slower than inpaint-fused with the upload"
         )
         print(
-            f"        seed code {benchmark.format_time(ref_gpu_ms)} on the same GPU (eager):"
+            f"        seed code {benchmarking.format_time(ref_gpu_ms)} on the same GPU (eager):"
             f" {ref_gpu_ms / fused_ms:.1f}x slower"
         )
     else:
@@ -134,20 +137,20 @@ def demo(args: argparse.Namespace) -> int:
                 "device  no CUDA GPU found: falling back to the CPU reference path (the Triton kernels need a CUDA GPU)"
             )
         print(
-            f"time    inpaint-fused {benchmark.format_time(fused_ms)} on the CPU ({backend}),"
-            f" seed code {benchmark.format_time(ref_cpu_ms)} on the CPU"
+            f"time    inpaint-fused {benchmarking.format_time(fused_ms)} on the CPU ({backend}),"
+            f" seed code {benchmarking.format_time(ref_cpu_ms)} on the CPU"
         )
-        gpu = _gpu_comparison(x * y / 1e6, "was" if was else "core")
+        gpu = _gpu_comparison(x * y / 1e6, "was" if was else "core", value)
         if gpu is None:
             print(
-                "        how much faster a GPU is: no GPU results in bench/results/ here;"
+                "        how much faster a GPU is: no GPU reference shipped with this package;"
                 " `inpaint-fused bench` on a CUDA machine measures it"
             )
         else:
-            gpu_ms, where = gpu
+            gpu_ms, where, bound = gpu
             print(
-                f"        on a GPU the fused kernels took {where}: this CPU path is about"
-                f" {fused_ms / gpu_ms:,.0f}x slower"
+                f"        on a GPU the fused kernels took {where}: this CPU path is"
+                f" {'at least' if bound else 'about'} {fused_ms / gpu_ms:,.0f}x slower"
             )
     print(f"check   {_compare(out, same, mask, pixels.shape[1], pixels.shape[2], abs(value))}")
 

@@ -1,4 +1,5 @@
-"""Regenerate the demo's sample picture and mask: ``python inpaint_fused/data/make_samples.py``.
+"""Regenerate the demo's sample picture and mask: ``python bench/make_samples.py`` (kept out of the
+installed package: only the PNGs ship).
 
 ``sample.png``: a 512x384 synthetic landscape (sky gradient, sun, mountains, lake, trees, a house),
 drawn with torch at twice the size and averaged down so edges are smooth. ``sample_mask.png``: a
@@ -15,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parent.parent / "inpaint_fused" / "data"
 WIDTH, HEIGHT = 512, 384
 SUPERSAMPLE = 2
 

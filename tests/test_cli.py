@@ -222,6 +222,20 @@ def test_report_writes_markdown_readme_and_plot(tmp_path, capsys):
         assert plot.is_file() and "![benchmark plots](img/bench.png)" in body
 
 
+def test_report_writes_the_demo_summary_of_gpu_results_only(tmp_path, capsys):
+    summary = tmp_path / "gpu_reference.json"
+    status, _, err = _run(capsys, "report", str(FIXTURE), "--demo-summary", str(summary))
+    assert status == 2 and "--demo-summary: the demo compares with GPU results" in err and not summary.exists()
+    data = json.loads(FIXTURE.read_text())
+    data["meta"].update(device="cuda", gpu="Fake GPU")
+    (tmp_path / "gpu.json").write_text(json.dumps(data))
+    status, text, err = _run(capsys, "report", str(tmp_path / "gpu.json"), "--demo-summary", str(summary))
+    assert status == 0, err
+    written = bm.load_demo_summary(summary)
+    assert written["gpu"] == "Fake GPU" and f"summary {summary} ({len(written['rows'])} fused rows" in text
+    assert {r["id"] for r in written["rows"]} >= {"512x512-g6:f32", "512x512-was-16:bf16"}
+
+
 def test_report_missing_file(capsys):
     status, _, err = _run(capsys, "report", "nowhere.json")
     assert status == 2 and "no such results file: nowhere.json" in err
@@ -238,7 +252,11 @@ def _diffusers_results(tmp_path):
             bench("test_preprocess[sd-cuda-1024-pil-stock]", 0.020, provider="stock", **pre),
             bench("test_preprocess[sd-cuda-1024-pil-fused]", 0.004, provider="fused", **pre),
             bench("test_preprocess[sd-cpu-64-pil-stock]", 0.001, provider="stock", **{**pre, "device": "cpu"}),
+            bench("test_op[1x1024-lt-half]", 0.0001, provider="fused", batch=1, size=1024,
+                  formula="image * (mask < 0.5)", median_ms=0.031, gbps=1200.0, fraction_of_copy=0.4,
+                  gpu_only_ms=0.0245),
             bench("test_pipeline_call", 1.2, provider="stock+fused", size=512, steps=20, max_abs_latent_difference=0.0,
+                  cudnn_benchmark=True,
                   stock={"median_s": 0.600, "preprocess_s": 0.003, "preprocess_share": 0.005},
                   fused={"median_s": 0.590, "preprocess_s": 0.001, "preprocess_share": 0.0017}),
         ],
@@ -257,6 +275,8 @@ def test_report_diffusers_tables_and_readme_block(tmp_path, capsys):
     assert "| SD / SDXL / Flux inpaint | 1024² | float16 | PIL | 20.00 | 4.00 | 5.0x |" in text
     assert "| stock | 600.0 | 3.00 | 0.50 % |" in text and "| fused | 590.0 | 1.00 | 0.17 % |" in text
     assert "stock and fused latents: 0." in text
+    assert "| 1 | 1024² | `image * (mask < 0.5)` | 31.0 µs | 24.5 µs | 1200 | 40.0 % |" in text
+    assert "alternately on one pipeline, cuDNN autotuning on:" in text
     assert "64²" not in text  # the CPU smoke case of a GPU run is left out
     body = readme.read_text()
     assert "kept" in body and "old" not in body and "| stock | 600.0 |" in body and "diffusers 0.42.1" in body

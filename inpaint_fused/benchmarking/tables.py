@@ -194,7 +194,10 @@ def settings_line(meta: dict[str, Any]) -> str:
             " apart. `GPU` columns: the GPU time alone, the same calls replayed from a CUDA graph."
         )
     if meta.get("device") == "cuda":
-        return "cuDNN autotuning was off in this run (results written before it was turned on)."
+        return (
+            "These results do not record cuDNN autotuning: they predate its use for the GPU baselines, which"
+            " ran with torch's default (`torch.backends.cudnn.benchmark = False`)."
+        )
     return "CPU-only run: no GPU baselines, no CUDA graphs (records say so in gpu_only_reason)."
 
 

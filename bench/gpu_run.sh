@@ -28,7 +28,8 @@
 # carry it) are installed offline first.
 # Knobs: PART (all, device, cpu, diffusers), INPAINT_FUSED_COMMIT (default: git rev-parse HEAD, for a
 # work tree without .git), BENCH_TIME_LIMIT (s, default 300: no measurement starts after it),
-# BENCH_TIMEOUT (s, default 350: hard stop), PYTHON (default python3).
+# BENCH_TIMEOUT (s, default 390: hard stop; a CPU measurement started just before the limit may
+# take 50 s), PYTHON (default python3).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -57,7 +58,7 @@ gpu=$("$PYTHON" -c 'import torch; print(torch.cuda.get_device_name().lower().rep
 
 if [ "$PART" = diffusers ]; then
     json="$OUT/bench-diffusers-${gpu}-${INPAINT_FUSED_COMMIT:0:10}.json"
-    timeout --signal=INT --kill-after=15 "${BENCH_TIMEOUT:-350}" \
+    timeout --signal=INT --kill-after=15 "${BENCH_TIMEOUT:-390}" \
         "$PYTHON" -m pytest bench/bench_diffusers.py -q -p no:cacheprovider --benchmark-json "$json" >>"$log" 2>&1
     status=$?
     echo "== pytest exit status $status" >>"$log"
@@ -71,7 +72,7 @@ if [ -d .whl ] && [ "$PART" != cpu ]; then
         || echo "no kornia in .whl: the kornia provider will be skipped" >>"$log"
 fi
 json="$OUT/bench-${gpu}-${INPAINT_FUSED_COMMIT:0:10}-$PART.json"
-timeout --signal=INT --kill-after=15 "${BENCH_TIMEOUT:-350}" \
+timeout --signal=INT --kill-after=15 "${BENCH_TIMEOUT:-390}" \
     "$PYTHON" -m inpaint_fused bench --json "$json" --markdown "$OUT/bench-$PART.md" \
     --time-limit "${BENCH_TIME_LIMIT:-300}" --progress lines "${providers[@]}" "$@" >>"$log" 2>&1
 status=$?

@@ -46,3 +46,13 @@ def mask_batch(mask: object, device: Optional[torch.device] = None) -> torch.Ten
     if device is not None and mask.device != device:
         mask = mask.to(device, non_blocking=True)
     return mask
+
+
+def check_pixels(pixels: object, name: str = "pixels") -> torch.Tensor:
+    """A float IMAGE ``(B, H, W, C)`` with ``C >= 3`` and at least one frame (what the VAE encode paths take)."""
+    pixels = check_float_tensor(pixels, name)
+    if pixels.dim() != 4 or pixels.shape[-1] < 3:
+        raise ValueError(f"{name} must be an IMAGE (B, H, W, C) with C >= 3, got shape {tuple(pixels.shape)}")
+    if pixels.shape[0] == 0:
+        raise ValueError(f"{name} must hold at least one frame, got batch 0")
+    return pixels

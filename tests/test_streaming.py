@@ -5,6 +5,7 @@ the calls a schedule picks, and records every attempt, so the sequence of slice 
 exactly; every latent is compared with the whole clip encoded at once.
 """
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -188,6 +189,6 @@ assert ifd.encode(ComfyStyleVAE(8), torch.rand(2, 16, 16, 3)).shape == (2, 4, 2,
 assert "inpaint_fused.diffusers" not in sys.modules, "a ComfyUI VAE must not load the diffusers adapter"
 """
     root = Path(__file__).resolve().parents[1]
-    env = {"PYTHONPATH": f"{root}:{root / 'tests'}", "PATH": "/usr/bin:/bin"}
+    env = {**os.environ, "PYTHONPATH": f"{root}:{root / 'tests'}"}
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr

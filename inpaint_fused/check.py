@@ -36,7 +36,7 @@ def check_image(pixels: object, name: str = "pixels") -> torch.Tensor:
     if channels < 3:
         raise ValueError(f"{name} must have at least 3 channels (B, H, W, C), got C={channels}")
     if batch == 0:
-        raise ValueError(f"{name} must hold at least one image, got batch 0")
+        raise ValueError(f"{name} must hold at least one frame, got batch 0")
     return pixels
 
 

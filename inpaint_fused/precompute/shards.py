@@ -29,6 +29,7 @@ import torch
 from .errors import PrecomputeError, require_extra
 
 FORMAT = "inpaint-fused-precompute/1"
+METADATA_KEY = "inpaint_fused"  # the safetensors header metadata: one JSON string (ids, skipped, settings)
 
 
 @dataclass(frozen=True)
@@ -138,14 +139,16 @@ class OutputDir:
     ) -> dict:
         """Write one finished shard: safetensors file to a temporary name, ``os.replace``, then its record."""
         save_file = require_extra("safetensors.torch", "writing shards").save_file
-        metadata = {
+        # One key: safetensors writes its metadata map in an arbitrary order, one entry keeps files reproducible.
+        header = {
             "format": FORMAT,
             "fingerprint": self.fingerprint,
-            "shard": str(shard.index),
-            "ids": json.dumps(ids),
-            "skipped": json.dumps([sample_id for sample_id, _ in skipped]),
-            "settings": json.dumps(self.settings, sort_keys=True),
+            "shard": shard.index,
+            "ids": ids,
+            "skipped": [sample_id for sample_id, _ in skipped],
+            "settings": self.settings,
         }
+        metadata = {METADATA_KEY: json.dumps(header, sort_keys=True)}
         final = self.path / shard.name
         temporary = final.with_name(f"{final.name}.tmp-{os.getpid()}")
         save_file({k: v.contiguous() for k, v in tensors.items()}, str(temporary), metadata=metadata)

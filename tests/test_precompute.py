@@ -183,19 +183,20 @@ def _batches(all_ids: list[str], shard: int, shard_size: int, batch_size: int, k
     return [g for g in groups if g]
 
 
-def _expected(vae, groups, load_pixels, load_masks, grow, keep_original=False):
+def _expected(vae, groups, load_pixels, load_masks, grow, keep_original=False, device="cpu", dtype=torch.float32):
     """Direct recomputation of one shard: fused preparation and ``vae.encode``, batch by batch as planned."""
     masked, original, latent_masks = [], [], []
     for ids in groups:
-        p, m = torch.stack([load_pixels(i) for i in ids]), load_masks(ids)
-        prepared = ifd.prepare_inpaint(p, m, grow, vae_dtype=torch.float32)
-        with torch.no_grad():
+        p, m = torch.stack([load_pixels(i) for i in ids]).to(device), load_masks(ids).to(device)
+        prepared = ifd.prepare_inpaint(p, m, grow, vae_dtype=dtype)
+        with torch.no_grad(), torch.backends.cudnn.flags(enabled=True, benchmark=False, deterministic=True):
             masked.append((vae.encode(prepared.pixels).latent_dist.mode() - 0.25) * 0.5)
             if keep_original:
-                vae_input = (p.movedim(-1, 1) * 2.0 - 1.0).contiguous()
+                vae_input = (p.movedim(-1, 1) * 2.0 - 1.0).to(dtype).contiguous()
                 original.append((vae.encode(vae_input).latent_dist.mode() - 0.25) * 0.5)
         latent_masks.append(F.max_pool2d(prepared.noise_mask, 8).to(torch.uint8))
-    return torch.cat(masked), torch.cat(original) if keep_original else None, torch.cat(latent_masks)
+    cat = lambda parts: torch.cat(parts).cpu()  # noqa: E731
+    return cat(masked), cat(original) if keep_original else None, cat(latent_masks)
 
 
 def _random_masks(ids):
@@ -463,3 +464,79 @@ def test_torchrun_two_processes_equal_one(dataset, vae_files, tmp_path):
     for name in names:
         assert (single / name).read_bytes() == (double / name).read_bytes(), name
     assert json.loads((double / "index.json").read_text()) == json.loads((single / "index.json").read_text())
+
+
+@pytest.mark.gpu
+def test_cuda_run_equals_direct_encode_and_compiled_masks_equal_cpu(dataset, vae_files, tmp_path):
+    """On the GPU: bf16 VAE, Triton preparation, compiled rasterizer; masks bit-equal to the CPU's."""
+    folder = vae_files[0]
+    cuda = torch.device("cuda")
+    out = tmp_path / "gpu"
+    summary = run(_config(dataset, folder, out, device="cuda", keep_original=True, workers=2))
+    assert (summary.images, summary.skipped) == (26, 1)
+    vae = load_vae(folder, cuda)
+    assert vae.dtype == torch.bfloat16
+    sources = list_sources(dataset)
+    for shard, (tensors, meta) in enumerate(_shards(out)):
+        ids = meta["ids"]
+        groups = _batches(sources.ids, shard, 6, 4, ids)
+        for group in groups:
+            compiled = rasterize(
+                masks_module.MaskParams(*(t.to(cuda) for t in batch_params(group, MaskFamily(), SIZE, 4))), SIZE
+            )
+            assert torch.equal(compiled[: len(group)].cpu(), _random_masks(group))
+        load = lambda i: _decode(dataset / i)  # noqa: E731
+        masked, original, latent_mask = _expected(
+            vae.vae, groups, load, _random_masks, 6, keep_original=True, device=cuda, dtype=torch.bfloat16
+        )
+        assert tensors["masked_latent"].dtype == torch.bfloat16
+        assert torch.equal(tensors["masked_latent"], masked)
+        assert torch.equal(tensors["latent"], original)
+        assert torch.equal(tensors["latent_mask"], latent_mask)
+
+
+def test_cli_parses_ranges_and_kinds(capsys):
+    from inpaint_fused.cli import _parser
+
+    args = _parser().parse_args(
+        ["precompute", "src", "--vae", "v", "--out", "o", "--mask-kinds", "boxes=2,outpaint", "--stroke-count", "3"]
+    )
+    assert args.mask_kinds == (0.0, 2.0, 1.0) and args.stroke_count == (3, 3) and args.box_size == (0.1, 0.5)
+    for bad, said in ((["--mask-kinds", "blobs=1"], "'blobs' is not one of"), (["--box-size", "a:b"], "LOW:HIGH")):
+        with pytest.raises(SystemExit):
+            _parser().parse_args(["precompute", "src", "--vae", "v", "--out", "o", *bad])
+        assert said in capsys.readouterr().err
+    assert main(["precompute", "src", "--vae", "v", "--out", "o", "--stroke-vertices", "1:2"]) == 2
+    assert "stroke_vertices" in capsys.readouterr().err
+
+
+def test_readme_block_renderer(tmp_path):
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import precompute_table
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    result = {
+        "environment": {"gpu": "NVIDIA H200", "torch": "2.9", "diffusers": "0.35", "commit": "0123456789abcdef"},
+        "config": {"images": 2048, "size": 512, "batch_size": 32, "workers": 12, "keep_original": True, "vae": "SD"},
+        "results": {
+            "vae_ceiling_img_s": 400.0, "vae_ceiling_autotuned_img_s": 420.0, "pipeline_img_s": 380.0,
+            "pipeline_fraction_of_ceiling": 0.95, "standard_img_s": 190.0, "pipeline_vs_standard": 2.0,
+            "masks": {
+                "gpu_us_per_image": 3.0, "pil_us_per_image": 1500.0, "speedup": 500.0, "params_us_per_image": 40.0,
+            },
+        },
+    }  # fmt: skip
+    block = precompute_table.render(result)
+    assert block.startswith(precompute_table.START) and block.endswith(precompute_table.END)
+    assert "| 380 | 95 % of (a) |" in block and "2.00x" in block and "**500x**" in block and "0123456789" in block
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{precompute_table.START}\nold\n{precompute_table.END}\nrest\n")
+    assert precompute_table.main([str(_write_json(tmp_path, result)), "--readme", str(readme)]) == 0
+    assert readme.read_text() == f"intro\n{block}\nrest\n"
+
+
+def _write_json(folder: Path, data: dict) -> Path:
+    path = folder / "result.json"
+    path.write_text(json.dumps(data))
+    return path

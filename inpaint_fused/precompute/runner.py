@@ -25,6 +25,7 @@ from typing import NamedTuple, Optional
 
 import torch
 import torch.nn.functional as F
+from tqdm import tqdm
 
 from .. import reference
 from ..api import prepare_inpaint, prepare_inpaint_was
@@ -429,7 +430,6 @@ def _run(config: PrecomputeConfig, dist: _Distributed) -> Summary:
         prefetch_factor=4 if workers else None,
     )
     stream = torch.cuda.Stream(dist.device) if cuda else None
-    tqdm = require_extra("tqdm", "the progress bar").tqdm
     total = sum(s.stop - s.start for s in todo)
     bar = tqdm(total=total, unit="img", disable=not config.progress or dist.rank != 0, smoothing=0.1)
     images = 0

@@ -23,12 +23,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-pytest.importorskip("pyarrow")
 pytest.importorskip("safetensors")
 pytest.importorskip("diffusers")
 
-import pyarrow as pa  # noqa: E402
-import pyarrow.parquet as pq  # noqa: E402
 from diffusers import AutoencoderKL  # noqa: E402
 from safetensors import safe_open  # noqa: E402
 from safetensors.torch import load_file, save_file  # noqa: E402
@@ -337,6 +334,8 @@ def test_kernels_under_the_interpreter_give_the_same_shard(dataset, vae_files, t
 
 
 def test_parquet_sources_struct_and_binary(vae_files, tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
     folder, _, vae = vae_files
     rng = np.random.default_rng(3)
     blobs = []

@@ -215,6 +215,11 @@ def rasterize(params: MaskParams, size: int, rows_per_chunk: int = 0) -> torch.T
         >>> rasterize(params, 64).shape
         torch.Size([2, 64, 64])
     """
+    with torch.inference_mode():  # one grad mode for every caller: the compiled function's guards never differ
+        return _rasterize_batch(params, size, rows_per_chunk)
+
+
+def _rasterize_batch(params: MaskParams, size: int, rows_per_chunk: int) -> torch.Tensor:
     device = params.segments.device
     compiled = _compiled_rasterizer(device)
     if compiled is not None:

@@ -427,7 +427,7 @@ def _run(config: PrecomputeConfig, dist: _Distributed) -> Summary:
         num_workers=workers,
         collate_fn=_as_is,
         pin_memory=cuda,
-        prefetch_factor=4 if workers else None,
+        prefetch_factor=2 if workers else None,
     )
     stream = torch.cuda.Stream(dist.device) if cuda else None
     total = sum(s.stop - s.start for s in todo)

@@ -13,6 +13,7 @@ import io
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +22,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from PIL import Image
+from PIL import Image, ImageOps
 
 pytest.importorskip("safetensors")
 pytest.importorskip("diffusers")
@@ -37,6 +38,7 @@ from inpaint_fused.precompute import (  # noqa: E402
     PrecomputeConfig,
     PrecomputeError,
     batch_params,
+    decode_image,
     list_sources,
     load_vae,
     masks_for,
@@ -144,7 +146,7 @@ def _decode(data, size=SIZE) -> torch.Tensor:
     """Independent decode: Pillow, JPEG draft, shorter side bicubic, centre crop -> (size, size, 3) float."""
     image = Image.open(io.BytesIO(data) if isinstance(data, bytes) else data)
     image.draft("RGB", (size, size))
-    image = image.convert("RGB")
+    image = ImageOps.exif_transpose(image).convert("RGB")
     scale = size / min(image.size)
     target = (max(size, round(image.width * scale)), max(size, round(image.height * scale)))
     if target != image.size:
@@ -333,6 +335,17 @@ def test_kernels_under_the_interpreter_give_the_same_shard(dataset, vae_files, t
     assert outputs[0] == outputs[1]
 
 
+def test_decode_turns_by_exif_and_crops_the_centre(tmp_path):
+    rng = np.random.default_rng(7)
+    array = rng.integers(0, 256, (48, 80, 3), dtype=np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees clockwise to view
+    Image.fromarray(array).save(tmp_path / "turned.png", exif=exif)
+    got = decode_image(tmp_path / "turned.png", 48)
+    upright = np.rot90(array, k=-1)  # (80, 48, 3): already 48 wide, so only the centre crop of the height
+    assert got.shape == (48, 48, 3) and np.array_equal(got, upright[16:64])
+
+
 def test_parquet_sources_struct_and_binary(vae_files, tmp_path):
     pa = pytest.importorskip("pyarrow")
     pq = pytest.importorskip("pyarrow.parquet")
@@ -426,13 +439,17 @@ def test_resume_skips_finished_shards_and_matches_a_fresh_run(dataset, vae_files
     # A crash in flight: a half-written temporary file, a shard file whose record never came.
     (resumed / "shard-000002.safetensors.tmp-99999").write_bytes(b"partial")
     (resumed / "shard-000003.safetensors").write_bytes(b"not finished")
-    second = run(_config(dataset, folder, resumed))
+    moved = tmp_path / "moved"  # another mount point of the same data (another node, a restart elsewhere)
+    shutil.copytree(dataset, moved)
+    second = run(_config(moved, folder, resumed))
     assert (second.shards_written, second.shards_done_before) == (3, 2)
     assert done.stat().st_mtime_ns == stamp
     assert not list(resumed.glob("*.tmp-*"))
     for shard in sorted(fresh.glob("shard-*.safetensors")):
         assert (resumed / shard.name).read_bytes() == shard.read_bytes()
-    assert json.loads((resumed / "index.json").read_text()) == json.loads((fresh / "index.json").read_text())
+    resumed_index, fresh_index = (json.loads((d / "index.json").read_text()) for d in (resumed, fresh))
+    assert resumed_index.pop("paths")["source"] == str(moved) and fresh_index.pop("paths")["source"] == str(dataset)
+    assert resumed_index == fresh_index
     with pytest.raises(PrecomputeError, match="other settings .*size"):
         run(_config(dataset, folder, resumed, size=40))
 

@@ -201,10 +201,10 @@ class _Distributed:
             torch.distributed.destroy_process_group()
 
 
-def _settings(config: PrecomputeConfig, sources: Sources, vae: LoadedVAE, vae_path: Path) -> dict:
+def _settings(config: PrecomputeConfig, sources: Sources, vae: LoadedVAE) -> dict:
+    """What decides the output's bits: the run's fingerprint and every shard's header (no paths)."""
     was = config.was_offset is not None
     return {
-        "source": str(Path(config.source).resolve()),
         "samples": len(sources),
         "ids_sha256": ids_digest(sources.ids),
         "image_column": config.image_column if sources.parquet else None,
@@ -212,16 +212,20 @@ def _settings(config: PrecomputeConfig, sources: Sources, vae: LoadedVAE, vae_pa
         "resize": RESIZE,
         "batch_size": config.batch_size,
         "shard_size": config.shard_size,
-        "masks": {"files": str(Path(config.masks_dir).resolve())}
-        if config.masks_dir
-        else {"random": config.family.settings()},
+        "masks": "files" if config.masks_dir else {"random": config.family.settings()},
         "prepare": {"op": "prepare_inpaint_was", "mask_offset": config.was_offset}
         if was
         else {"op": "prepare_inpaint", "grow_mask_by": config.grow},
-        "vae": {"path": str(vae_path.resolve()), "device": vae.device.type, **vae.settings()},
+        "vae": {"device": vae.device.type, **vae.settings()},
         "tensors": _tensor_names(config),
         "latent_mask": f"max over each {vae.ratio}x{vae.ratio} cell of the noise mask, uint8 0/1",
     }
+
+
+def _paths(config: PrecomputeConfig) -> dict:
+    """Where the inputs were (recorded in run.json and index.json; may differ between nodes and restarts)."""
+    masks = str(Path(config.masks_dir).resolve()) if config.masks_dir else None
+    return {"source": str(Path(config.source).resolve()), "vae": str(Path(config.vae).resolve()), "masks": masks}
 
 
 def _tensor_names(config: PrecomputeConfig) -> list[str]:
@@ -398,10 +402,9 @@ def run(config: PrecomputeConfig) -> Summary:
 def _run(config: PrecomputeConfig, dist: _Distributed) -> Summary:
     sources = list_sources(Path(config.source), config.image_column)
     mask_files = match_masks(sources, config.masks_dir) if config.masks_dir is not None else None
-    vae_path = Path(config.vae)
-    vae = load_vae(vae_path, dist.device, config.dtype, config.scaling_factor, config.shift_factor)
+    vae = load_vae(Path(config.vae), dist.device, config.dtype, config.scaling_factor, config.shift_factor)
     _check_config(config, vae.ratio)
-    output = OutputDir(config.out, _settings(config, sources, vae, vae_path))
+    output = OutputDir(config.out, _settings(config, sources, vae), _paths(config))
     output.check()
     dist.barrier()
     if dist.rank == 0:

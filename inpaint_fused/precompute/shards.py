@@ -76,9 +76,10 @@ def _write_atomic(path: Path, data: bytes) -> None:
 class OutputDir:
     """The output folder of one run (see the module docstring for its layout)."""
 
-    def __init__(self, path: Path, settings: dict):
+    def __init__(self, path: Path, settings: dict, paths: Optional[dict] = None):
         self.path = Path(path)
         self.settings = settings
+        self.paths = paths or {}
         self.fingerprint = fingerprint(settings)
         self.progress = self.path / "progress"
 
@@ -109,7 +110,7 @@ class OutputDir:
         self.progress.mkdir(parents=True, exist_ok=True)
         run = self.path / "run.json"
         if not run.is_file():
-            body = {"format": FORMAT, "fingerprint": self.fingerprint, "settings": self.settings}
+            body = {"format": FORMAT, "fingerprint": self.fingerprint, "settings": self.settings, "paths": self.paths}
             _write_atomic(run, json.dumps(body, indent=1, sort_keys=True).encode())
 
     def record_path(self, shard: Shard) -> Path:
@@ -180,6 +181,7 @@ class OutputDir:
             "format": FORMAT,
             "fingerprint": self.fingerprint,
             "settings": self.settings,
+            "paths": self.paths,
             "samples": sum(s["count"] for s in shards),
             "skipped": sum(len(s["skipped"]) for s in shards),
             "shards": shards,

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Optional, Union
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from .errors import PrecomputeError, require_extra
 
@@ -166,7 +166,7 @@ def resize_crop(image: Image.Image, size: int) -> np.ndarray:
 
 
 def decode_image(data: Union[bytes, Path], size: int) -> np.ndarray:
-    """Decode an image (a file or its bytes) to RGB and bring it to ``(size, size, 3)`` uint8.
+    """Decode an image (a file or its bytes), upright (EXIF orientation), RGB, to ``(size, size, 3)`` uint8.
 
     JPEG files are decoded at the smallest DCT scale that is still at least ``size`` on both sides
     (Pillow's ``draft``): the same pixels every time, a fraction of the work for large photos.
@@ -176,7 +176,7 @@ def decode_image(data: Union[bytes, Path], size: int) -> np.ndarray:
     """
     with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as image:
         image.draft("RGB", (size, size))
-        return resize_crop(image.convert("RGB"), size)
+        return resize_crop(ImageOps.exif_transpose(image).convert("RGB"), size)
 
 
 def decode_mask(path: Path, size: int) -> np.ndarray:

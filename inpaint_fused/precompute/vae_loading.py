@@ -12,6 +12,7 @@ run and every split; then scaled as the diffusers pipelines do, ``(latent - shif
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,7 @@ class LoadedVAE:
     scaling_factor: float
     shift_factor: Optional[float]
     source: str  # "diffusers" or "original"
+    weights_sha256: str  # of the encoder's weights as loaded: a resumed run must use the same VAE
 
     @property
     def device(self) -> torch.device:
@@ -63,6 +65,7 @@ class LoadedVAE:
             "scaling_factor": self.scaling_factor,
             "shift_factor": self.shift_factor,
             "latent": "posterior mode",
+            "weights_sha256": self.weights_sha256,
         }
 
 
@@ -166,6 +169,18 @@ def load_vae(
     else:
         raise PrecomputeError(f"--vae: {path} does not exist")
     scale = scaling_factor if scaling_factor is not None else vae.config.scaling_factor
-    vae = vae.to(device=device, dtype=dtype).eval().requires_grad_(False)
+    vae = vae.to(dtype=dtype)
+    digest = _encoder_digest(vae)
+    vae = vae.to(device=device).eval().requires_grad_(False)
     ratio = 2 ** (len(vae.config.block_out_channels) - 1)
-    return LoadedVAE(vae, ratio, float(scale), None if shift is None else float(shift), source)
+    return LoadedVAE(vae, ratio, float(scale), None if shift is None else float(shift), source, digest)
+
+
+def _encoder_digest(vae: torch.nn.Module) -> str:
+    """SHA-256 of the encoder and quant conv weights (what encoding reads), in state-dict order."""
+    digest = hashlib.sha256()
+    for name, tensor in vae.state_dict().items():
+        if name.startswith(("encoder.", "quant_conv.")):
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()

@@ -1,8 +1,9 @@
 """``inpaint-fused precompute``: masked latents for training inpainting models, at the speed of the VAE.
 
-One module per job: :mod:`.sources` (what to encode), :mod:`.masks` (random masks on the device),
-:mod:`.vae_loading` (offline VAE loading), :mod:`.shards` (resumable output), :mod:`.runner` (the run,
-one process or one per GPU under torchrun). See ``docs/precompute.md``.
+One module per job: :mod:`.sources` (what to encode, decoding), :mod:`.masks` (random masks on the
+device), :mod:`.vae_loading` (offline VAE loading), :mod:`.shards` (resumable output),
+:mod:`.batches` (worker decoding, uploads on a side stream), :mod:`.distributed` (torchrun ranks),
+:mod:`.runner` (the run). See ``docs/precompute.md``.
 """
 
 from .errors import PrecomputeError

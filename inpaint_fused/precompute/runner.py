@@ -21,7 +21,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple, Optional
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -30,9 +30,11 @@ from tqdm import tqdm
 from .. import reference
 from ..api import prepare_inpaint, prepare_inpaint_was
 from . import masks as masks_module
+from .batches import BatchDataset, as_is, consume, plan_batches, upload
+from .distributed import Distributed
 from .errors import PrecomputeError, require_extra
 from .shards import OutputDir, Shard, ids_digest, plan_shards
-from .sources import DECODE_ERRORS, ParquetReader, Sources, decode_image, decode_mask, list_sources, match_masks
+from .sources import Sources, list_sources, match_masks
 from .vae_loading import LoadedVAE, load_vae
 
 RESIZE = "shorter side to size (Pillow bicubic, JPEG draft), centre crop"
@@ -91,114 +93,6 @@ class Summary:
             out.append(f"skipped  {len(self.skipped_ids)} in all shards: {shown}")
         out.append(f"index    {self.index}" if self.index else "index    not written: shards remain (run again)")
         return out
-
-
-class _Batch(NamedTuple):
-    shard: Shard
-    indices: tuple[int, ...]
-    last: bool  # the shard's last batch
-
-
-def _as_is(item):
-    return item
-
-
-class _Dataset(torch.utils.data.Dataset):
-    """Decodes one whole batch per item (a worker reads a Parquet row group once for its batch)."""
-
-    def __init__(self, sources: Sources, mask_files, config: PrecomputeConfig):
-        self.sources = sources
-        self.mask_files = mask_files
-        self.size = config.size
-        self.rows = config.batch_size
-        self.family = config.family
-        self.reader = ParquetReader(sources) if sources.parquet else None
-
-    def _image(self, index: int):
-        if index < len(self.sources.images):
-            return decode_image(self.sources.images[index], self.size)
-        data = self.reader.read(index)
-        if data is None:
-            raise ValueError("the row has no image bytes")
-        return decode_image(data, self.size)
-
-    def __getitem__(self, batch: _Batch) -> dict:
-        import numpy as np
-
-        images, masks, kept, skipped = [], [], [], []
-        for index in batch.indices:
-            sample_id = self.sources.ids[index]
-            try:
-                image = self._image(index)
-            except DECODE_ERRORS as error:
-                skipped.append((sample_id, f"image: {type(error).__name__}: {error}"))
-                continue
-            if self.mask_files is not None:
-                try:
-                    masks.append(decode_mask(self.mask_files[index], self.size))
-                except DECODE_ERRORS as error:
-                    skipped.append((sample_id, f"mask: {type(error).__name__}: {error}"))
-                    continue
-            images.append(image)
-            kept.append(index)
-        size = self.size
-        item = {
-            "shard": batch.shard,
-            "last": batch.last,
-            "indices": kept,
-            "skipped": skipped,
-            "images": torch.from_numpy(np.stack(images))
-            if images
-            else torch.empty((0, size, size, 3), dtype=torch.uint8),
-        }
-        if self.mask_files is not None:
-            item["masks"] = (
-                torch.from_numpy(np.stack(masks)) if masks else torch.empty((0, size, size), dtype=torch.uint8)
-            )
-        else:
-            ids = [self.sources.ids[i] for i in kept]
-            item["params"] = masks_module.batch_params(ids, self.family, size, self.rows)
-        return item
-
-
-class _Distributed:
-    """RANK/WORLD_SIZE/LOCAL_RANK from torchrun (one process otherwise); nccl on CUDA, gloo on the CPU."""
-
-    def __init__(self, device_name: str):
-        self.world = int(os.environ.get("WORLD_SIZE", "1"))
-        self.rank = int(os.environ.get("RANK", "0"))
-        self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-        if device_name == "auto":
-            device_name = "cuda" if torch.cuda.is_available() else "cpu"
-        if device_name == "cuda":
-            if not torch.cuda.is_available():
-                raise PrecomputeError(f"--device cuda: no CUDA GPU is available to this torch ({torch.__version__})")
-            self.device = torch.device("cuda", self.local_rank % torch.cuda.device_count())
-            torch.cuda.set_device(self.device)
-        else:
-            self.device = torch.device(device_name)
-        self.owns_group = False
-        if self.world > 1 and not torch.distributed.is_initialized():
-            torch.distributed.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
-            self.owns_group = True
-
-    def barrier(self) -> None:
-        if self.world > 1:
-            if self.device.type == "cuda":
-                torch.distributed.barrier(device_ids=[self.device.index])
-            else:
-                torch.distributed.barrier()
-
-    def total(self, values: list[float], op=None) -> list[float]:
-        if self.world == 1:
-            return values
-        tensor = torch.tensor(values, dtype=torch.float64, device=self.device)
-        torch.distributed.all_reduce(tensor, op=op or torch.distributed.ReduceOp.SUM)
-        return tensor.tolist()
-
-    def close(self) -> None:
-        if self.owns_group:
-            torch.distributed.destroy_process_group()
 
 
 def _settings(config: PrecomputeConfig, sources: Sources, vae: LoadedVAE) -> dict:
@@ -291,35 +185,6 @@ def _to_host(tensors: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor],
     return host, done
 
 
-def _upload(batch: dict, device: torch.device, stream) -> tuple[dict, Optional[torch.cuda.Event]]:
-    """Start the copy of a batch's tensors to the device on ``stream`` (a side stream on CUDA)."""
-    moved = dict(batch)
-    if device.type != "cuda":
-        if "params" in batch:
-            moved["params"] = masks_module.MaskParams(*(t.to(device) for t in batch["params"]))
-        return moved, None
-    with torch.cuda.stream(stream):
-        for key in ("images", "masks"):
-            if key in batch:
-                moved[key] = batch[key].to(device, non_blocking=True)
-        if "params" in batch:
-            moved["params"] = masks_module.MaskParams(*(t.to(device, non_blocking=True) for t in batch["params"]))
-        ready = torch.cuda.Event()
-        ready.record(stream)
-    return moved, ready
-
-
-def _consume(moved: dict, ready: Optional[torch.cuda.Event]) -> dict:
-    """Make the compute stream wait for a batch's upload, and keep its memory alive until used there."""
-    if ready is not None:
-        current = torch.cuda.current_stream()
-        current.wait_event(ready)
-        tensors = [moved[k] for k in ("images", "masks") if k in moved] + list(moved.get("params", ()))
-        for tensor in tensors:
-            tensor.record_stream(current)
-    return moved
-
-
 class _ShardWriter:
     """Collects a shard's batches and writes finished shards on a background thread (two at most in flight)."""
 
@@ -365,16 +230,6 @@ class _ShardWriter:
         return self.records
 
 
-def _batches(shards: list[Shard], batch_size: int) -> list[_Batch]:
-    items = []
-    for shard in shards:
-        starts = range(shard.start, shard.stop, batch_size)
-        for start in starts:
-            stop = min(start + batch_size, shard.stop)
-            items.append(_Batch(shard, tuple(range(start, stop)), stop == shard.stop))
-    return items
-
-
 def _check_config(config: PrecomputeConfig, ratio: int) -> None:
     if config.size < 1 or config.size % ratio or (config.was_offset is not None and config.size % 8):
         need = ratio if config.was_offset is None else max(ratio, 8)
@@ -392,14 +247,14 @@ def run(config: PrecomputeConfig) -> Summary:
         PrecomputeError: bad input found before any work (sources, masks, VAE, output folder, sizes).
     """
     require_extra("safetensors", "writing shards")
-    dist = _Distributed(config.device)
+    dist = Distributed(config.device)
     try:
         return _run(config, dist)
     finally:
         dist.close()
 
 
-def _run(config: PrecomputeConfig, dist: _Distributed) -> Summary:
+def _run(config: PrecomputeConfig, dist: Distributed) -> Summary:
     sources = list_sources(Path(config.source), config.image_column)
     mask_files = match_masks(sources, config.masks_dir) if config.masks_dir is not None else None
     vae = load_vae(Path(config.vae), dist.device, config.dtype, config.scaling_factor, config.shift_factor)
@@ -424,11 +279,11 @@ def _run(config: PrecomputeConfig, dist: _Distributed) -> Summary:
     workers = config.workers if config.workers is not None else min(8, os.cpu_count() or 1)
     cuda = dist.device.type == "cuda"
     loader = torch.utils.data.DataLoader(
-        _Dataset(sources, mask_files, config),
+        BatchDataset(sources, mask_files, config.size, config.batch_size, config.family),
         batch_size=None,
-        sampler=_batches(todo, config.batch_size),
+        sampler=plan_batches(todo, config.batch_size),
         num_workers=workers,
-        collate_fn=_as_is,
+        collate_fn=as_is,
         pin_memory=cuda,
         prefetch_factor=2 if workers else None,
     )
@@ -440,11 +295,11 @@ def _run(config: PrecomputeConfig, dist: _Distributed) -> Summary:
     with torch.backends.cudnn.flags(enabled=True, benchmark=False, deterministic=True), torch.inference_mode():
         batches = iter(loader)
         upcoming = next(batches, None)
-        upcoming = _upload(upcoming, dist.device, stream) if upcoming is not None else None
+        upcoming = upload(upcoming, dist.device, stream) if upcoming is not None else None
         while upcoming is not None:
-            batch = _consume(*upcoming)
+            batch = consume(*upcoming)
             following = next(batches, None)
-            upcoming = _upload(following, dist.device, stream) if following is not None else None
+            upcoming = upload(following, dist.device, stream) if following is not None else None
             n = batch["images"].shape[0]
             results = _to_host(encoder(batch)) if n else None
             writer.add(batch["shard"], results, batch["indices"], batch["skipped"], batch["last"])

@@ -298,10 +298,10 @@ def _run(config: PrecomputeConfig, dist: Distributed) -> Summary:
         upcoming = upload(upcoming, dist.device, stream) if upcoming is not None else None
         while upcoming is not None:
             batch = consume(*upcoming)
-            following = next(batches, None)
-            upcoming = upload(following, dist.device, stream) if following is not None else None
             n = batch["images"].shape[0]
-            results = _to_host(encoder(batch)) if n else None
+            results = _to_host(encoder(batch)) if n else None  # queued on the GPU: the host goes on at once
+            following = next(batches, None)  # decoded by the workers meanwhile; its upload overlaps this encode
+            upcoming = upload(following, dist.device, stream) if following is not None else None
             writer.add(batch["shard"], results, batch["indices"], batch["skipped"], batch["last"])
             images += n
             bar.update(n + len(batch["skipped"]))

@@ -119,8 +119,8 @@ class _StandardDataset(torch.utils.data.Dataset):
         return len(self.paths)
 
     def __getitem__(self, index):
-        pixels = torch.from_numpy(decode_image(self.paths[index], self.size)).float().div_(255.0)[None]
-        mask = torch.from_numpy(pil_mask(self.ids[index], self.family, self.size)).float().div_(255.0)[None]
+        pixels = torch.from_numpy(np.array(decode_image(self.paths[index], self.size))).float().div_(255.0)[None]
+        mask = torch.from_numpy(np.array(pil_mask(self.ids[index], self.family, self.size))).float().div_(255.0)[None]
         filled, noise_mask = reference.vae_encode_for_inpaint(pixels, mask, self.grow)
         out = {"masked": reference.vae_input(filled)[0].contiguous(), "noise_mask": noise_mask[0]}
         if self.keep_original:

@@ -15,6 +15,7 @@ latent channels) in bf16:
     one CPU core (target >= 10x), per image.
 
     python bench/bench_precompute.py --json bench/results/precompute-h200.json   # ~3-4 min on an H200
+    python bench/bench_precompute.py --torchrun 2 --json ...   # also: torchrun on 2 GPUs, shards equal to (b)'s?
     python -m pytest bench/bench_precompute.py                                     # the same, skipped without CUDA
 
 ``--images``, ``--batch-size``, ``--workers``, ``--no-keep-original`` change the run. The JSON has the GPU,
@@ -28,8 +29,10 @@ import json
 import math
 import multiprocessing
 import os
+import re
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -200,7 +203,44 @@ def mask_speed(ids: list[str], family: MaskFamily, size: int, batch_size: int, d
     }
 
 
-def measure(images: int, size: int, batch_size: int, workers: int, keep_original: bool, grow: int = 6) -> dict:
+def torchrun_check(work: Path, nproc: int, config: dict) -> dict:
+    """The same run under ``torchrun --nproc-per-node nproc`` (a fresh DIR): equal shards? how long?
+
+    Its time includes process start-up and each rank's compile of the rasterizer (from Inductor's
+    cache after the first run), so on a short run it says little about scaling; equality is the point.
+    """
+    out = work / f"out-torchrun{nproc}"
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(nproc),
+        "-m", "inpaint_fused", "precompute", str(work / "src"), "--vae", str(config["vae"]), "--out", str(out),
+        "--size", str(config["size"]), "--batch-size", str(config["batch_size"]),
+        "--shard-size", str(config["shard_size"]), "--workers", str(max(1, config["workers"] // nproc)),
+        "--grow", str(config["grow"]), "--no-progress", *(["--keep-original"] if config["keep_original"] else []),
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    started = time.perf_counter()
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=400)
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        return {"nproc": nproc, "error": done.stderr[-2000:]}
+    names = sorted(p.name for p in (work / "out").glob("shard-*.safetensors"))
+    equal = names == sorted(p.name for p in out.glob("shard-*.safetensors")) and all(
+        (work / "out" / name).read_bytes() == (out / name).read_bytes() for name in names
+    )
+    rate = re.search(r"time\s+([\d.]+) s, ([\d.]+) images/s", done.stdout)
+    return {
+        "nproc": nproc,
+        "shards_equal_to_one_process": equal,
+        "shards": len(names),
+        "seconds": float(rate.group(1)) if rate else None,
+        "img_s": float(rate.group(2)) if rate else None,
+        "wall_s_with_startup": wall,
+    }
+
+
+def measure(
+    images: int, size: int, batch_size: int, workers: int, keep_original: bool, grow: int = 6, nproc: int = 0
+) -> dict:
     device = torch.device("cuda")
     from diffusers import AutoencoderKL
 
@@ -228,6 +268,7 @@ def measure(images: int, size: int, batch_size: int, workers: int, keep_original
         standard = standard_way(vae.vae, sources, family, size, batch_size, workers, grow, keep_original)
         masks = mask_speed(sources.ids, family, size, batch_size, device)
         shard_bytes = sum(p.stat().st_size for p in (work / "out").glob("shard-*.safetensors"))
+        multi = torchrun_check(work, nproc, config) if nproc > 1 else None
     finally:
         shutil.rmtree(work, ignore_errors=True)
     env = benchmark.environment(device)
@@ -258,6 +299,7 @@ def measure(images: int, size: int, batch_size: int, workers: int, keep_original
             "pipeline_vs_standard": pipeline / standard,
             "shard_mib_per_1k_images": shard_bytes / 2**20 / images * 1000,
             "masks": masks,
+            "torchrun": multi,
         },
     }
 
@@ -279,6 +321,8 @@ def _print(result: dict) -> None:
         f"(d) masks: GPU {m['gpu_us_per_image']:.1f} us/img, Pillow {m['pil_us_per_image']:.1f} us/img"
         f" -> {m['speedup']:.0f}x (host parameter draw {m['params_us_per_image']:.1f} us/img, in workers)"
     )
+    if r.get("torchrun"):
+        print(f"torchrun {json.dumps(r['torchrun'])}")
 
 
 @pytest.mark.gpu
@@ -300,11 +344,19 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", type=int, default=min(12, os.cpu_count() or 1))
     parser.add_argument("--no-keep-original", action="store_true", help="encode the masked image only")
     parser.add_argument("--json", type=Path, help="write the result here")
+    parser.add_argument(
+        "--torchrun", type=int, default=0, metavar="N", help="also run under torchrun with N GPUs; compare shards"
+    )
     args = parser.parse_args(argv)
     if not torch.cuda.is_available():
         print("bench_precompute: needs a CUDA device", file=sys.stderr)
         return 2
-    result = measure(args.images, args.size, args.batch_size, args.workers, not args.no_keep_original)
+    if args.torchrun > torch.cuda.device_count():
+        print(f"bench_precompute: --torchrun {args.torchrun} needs as many GPUs", file=sys.stderr)
+        return 2
+    result = measure(
+        args.images, args.size, args.batch_size, args.workers, not args.no_keep_original, nproc=args.torchrun
+    )
     _print(result)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

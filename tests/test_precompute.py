@@ -455,9 +455,14 @@ def test_resume_skips_finished_shards_and_matches_a_fresh_run(dataset, vae_files
 
 
 def test_missing_extra_names_it(monkeypatch, dataset, vae_files, tmp_path):
+    installed = sys.modules["safetensors"]
     monkeypatch.setitem(sys.modules, "safetensors", None)  # what an environment without it imports
     with pytest.raises(PrecomputeError, match=r"pip install 'inpaint-fused\[precompute\]'"):
         run(_config(dataset, vae_files[0], tmp_path / "out"))
+    monkeypatch.setitem(sys.modules, "safetensors", installed)
+    monkeypatch.setitem(sys.modules, "diffusers", None)
+    with pytest.raises(PrecomputeError, match=r"loading a VAE needs diffusers.*inpaint-fused\[diffusers\]"):
+        load_vae(vae_files[0], torch.device("cpu"))
 
 
 def test_torchrun_two_processes_equal_one(dataset, vae_files, tmp_path):

@@ -10,8 +10,8 @@ class PrecomputeError(ValueError):
     """A problem with the run's input or output folder, found before (or instead of) doing wrong work."""
 
 
-def require_extra(module: str, purpose: str) -> ModuleType:
-    """Import ``module`` of the ``precompute`` extra, or say which extra to install.
+def require_extra(module: str, purpose: str, extra: str = "precompute") -> ModuleType:
+    """Import ``module`` of an optional extra (``precompute`` by default), or say which extra to install.
 
     Raises:
         PrecomputeError: the module is not installed.
@@ -21,5 +21,5 @@ def require_extra(module: str, purpose: str) -> ModuleType:
     except ImportError as error:
         package = module.split(".")[0]
         raise PrecomputeError(
-            f"{purpose} needs {package}, which is not installed: pip install 'inpaint-fused[precompute]'"
+            f"{purpose} needs {package}, which is not installed: pip install 'inpaint-fused[{extra}]'"
         ) from error

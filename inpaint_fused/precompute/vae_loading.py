@@ -111,9 +111,10 @@ def original_config(state: dict) -> dict:
 
 
 def _load_original(path: Path, scaling_factor: Optional[float]):
-    from diffusers import AutoencoderKL
-    from diffusers.loaders.single_file_utils import convert_ldm_vae_checkpoint
-
+    AutoencoderKL = require_extra("diffusers", "loading a VAE", extra="diffusers").AutoencoderKL
+    convert_ldm_vae_checkpoint = require_extra(
+        "diffusers.loaders.single_file_utils", "converting an original-format VAE", extra="diffusers"
+    ).convert_ldm_vae_checkpoint
     safetensors_torch = require_extra("safetensors.torch", "reading an original-format VAE file")
     if scaling_factor is None:
         raise PrecomputeError(
@@ -152,8 +153,7 @@ def load_vae(
     if dtype is None:
         dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     if path.is_dir():
-        from diffusers import AutoencoderKL
-
+        AutoencoderKL = require_extra("diffusers", "loading a VAE", extra="diffusers").AutoencoderKL
         try:
             vae = AutoencoderKL.from_pretrained(path, local_files_only=True, torch_dtype=dtype, low_cpu_mem_usage=False)
         except (OSError, ValueError) as error:

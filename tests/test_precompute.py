@@ -324,15 +324,24 @@ def test_folder_run_equals_direct_encode(dataset, vae_files, tmp_path):
 
 
 def test_kernels_under_the_interpreter_give_the_same_shard(dataset, vae_files, tmp_path, monkeypatch):
-    """The Triton kernels (interpreted) and the torch path write the same bytes (WAS preparation)."""
-    folder = vae_files[0]
+    """The Triton kernels (interpreted) and the torch path write the same bytes (WAS preparation).
+
+    The VAE comes from the original-format file here, and equals the folder's run but for the header.
+    """
+    folder, original, _ = vae_files
     outputs = []
     for interpret in ("0", "1"):
         monkeypatch.setenv("TRITON_INTERPRET", interpret)
         out = tmp_path / interpret
-        run(_config(dataset, folder, out, was_offset=-2, shard_size=4, batch_size=4, max_shards=1))
+        config = _config(dataset, original, out, was_offset=-2, shard_size=4, batch_size=4, max_shards=1)
+        config.scaling_factor, config.shift_factor = 0.5, 0.25
+        run(config)
         outputs.append((out / "shard-000000.safetensors").read_bytes())
     assert outputs[0] == outputs[1]
+    run(_config(dataset, folder, tmp_path / "folder", was_offset=-2, shard_size=4, batch_size=4, max_shards=1))
+    from_folder = load_file(str(tmp_path / "folder" / "shard-000000.safetensors"))
+    from_file = load_file(str(tmp_path / "1" / "shard-000000.safetensors"))
+    assert from_folder.keys() == from_file.keys() and all(torch.equal(from_folder[k], from_file[k]) for k in from_file)
 
 
 def test_decode_turns_by_exif_and_crops_the_centre(tmp_path):

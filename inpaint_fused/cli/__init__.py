@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from typing import Optional
 
-from . import bench, demo
+from . import bench, demo, precompute
 from .common import CLIError
 
 __all__ = ["CLIError", "main"]
@@ -26,6 +26,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, title="commands")
     demo.add_parser(sub)
     bench.add_parsers(sub)
+    precompute.add_parser(sub)
     return parser
 
 

@@ -3,7 +3,7 @@
 #
 #   bash bench/gpu_run.sh                  # the whole matrix in one call (~6 min; the time limit cuts what is slowest and last)
 #   PART=device bash bench/gpu_run.sh      # fused, eager GPU reference, torch.compile, copy, mask-growth baselines (~3 min)
-#   PART=cpu bash bench/gpu_run.sh         # the seed code on the CPU with all threads (~4 min)
+#   PART=cpu bash bench/gpu_run.sh         # the original code on the CPU with all threads (~4 min)
 #   PART=diffusers bash bench/gpu_run.sh   # bench/bench_diffusers.py (needs diffusers; ~2 min)
 #   bash bench/gpu_run.sh --case 'b16x*' --case 1536x640-g12   # extra arguments go to `inpaint-fused bench`
 #

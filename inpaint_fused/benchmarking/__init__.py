@@ -2,7 +2,7 @@
 ``bench/`` and the demo's timing, one job per module:
 
 - :mod:`.cases`: case names, sizes, bytes moved, tiers, deterministic inputs;
-- :mod:`.providers`: what runs for a case (fused, the seed code eager/compiled, dilations, a copy),
+- :mod:`.providers`: what runs for a case (fused, the original code eager/compiled, dilations, a copy),
   cuDNN autotuning, warm-ups;
 - :mod:`.timing`: whole-call times (CUDA events, ``perf_counter``) and the GPU time alone (CUDA-graph replay);
 - :mod:`.roofline`: GB/s and the device-to-device copy they are compared with;

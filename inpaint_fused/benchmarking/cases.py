@@ -143,7 +143,7 @@ class Case:
 
     @property
     def conv_cost(self) -> int:
-        """Multiply-adds of the seed's ``k x k`` convolution: what makes the reference slow."""
+        """Multiply-adds of the original code's ``k x k`` convolution: what makes the reference slow."""
         x, y = self.crop
         return self.mask_batch * x * y * self.window**2
 

@@ -1,11 +1,11 @@
-"""The providers: what runs for a case (this package, the seed code eager or compiled, torch's
+"""The providers: what runs for a case (this package, the original code eager or compiled, torch's
 dilations, a copy), bound to rotating input copies, and why a provider does not apply.
 
-- prepare suite: ``fused`` (this package on the run device), ``reference-gpu`` (the seed code,
-  eager, on the same GPU), ``reference-cpu`` (the seed code on the CPU with all threads: what a
-  default ComfyUI runs today), ``torch.compile`` (of the seed code, compile time reported apart) and
+- prepare suite: ``fused`` (this package on the run device), ``reference-gpu`` (the original code,
+  eager, on the same GPU), ``reference-cpu`` (the original code on the CPU with all threads: what a
+  default ComfyUI runs today), ``torch.compile`` (of the original code, compile time reported apart) and
   ``copy`` (a device-to-device copy of the same byte count: the roofline).
-- grow suite: :func:`~inpaint_fused.grow_mask` against ``conv2d`` (the seed's), ``max_pool2d``,
+- grow suite: :func:`~inpaint_fused.grow_mask` against ``conv2d`` (the original code's), ``max_pool2d``,
   ``kornia`` (when installed and when its ``k x k`` unfold fits in memory) and ``copy``.
 
 The baselines run at their strongest reasonable settings: cuDNN autotuning on for every GPU
@@ -69,7 +69,7 @@ def fused_backend(device: torch.device) -> str:
 def cudnn_autotuning(device: torch.device) -> Iterator[bool]:
     """``torch.backends.cudnn.benchmark = True`` inside the block on a CUDA device, the previous value after.
 
-    The seed's ``k x k`` convolutions are the GPU baselines' main cost; with autotuning cuDNN times
+    The original code's ``k x k`` convolutions are the GPU baselines' main cost; with autotuning cuDNN times
     its algorithms on the first call of each shape and keeps the fastest. Yields whether it is on.
     """
     if device.type != "cuda":
@@ -84,7 +84,7 @@ def cudnn_autotuning(device: torch.device) -> Iterator[bool]:
 
 
 def _reference_prepare(case: Case) -> Callable[..., tuple[torch.Tensor, torch.Tensor]]:
-    """The seed code for ``case``: crop, grow/modify, gray fill, then (bf16) the VAE's ``2p - 1`` cast."""
+    """The original code for ``case``: crop, grow/modify, gray fill, then (bf16) the VAE's ``2p - 1`` cast."""
     encode = reference.was_vae_encode_for_inpaint if case.op == "was" else reference.vae_encode_for_inpaint
     value, dtype = case.value, case.vae_dtype
 
@@ -102,7 +102,7 @@ def _fused_prepare(case: Case) -> Callable[..., Any]:
 
 
 def _conv2d_grow(width: int) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The seed's growth: round, ``k x k`` conv of ones, clamp, cut to size, round."""
+    """The original code's growth: round, ``k x k`` conv of ones, clamp, cut to size, round."""
 
     def run(mask: torch.Tensor) -> torch.Tensor:
         h, w = mask.shape[-2:]
@@ -112,7 +112,7 @@ def _conv2d_grow(width: int) -> Callable[[torch.Tensor], torch.Tensor]:
 
 
 def _max_pool_grow(width: int) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The same box dilation as a max filter; even widths cut like the seed (``g/2 - 1`` up/left)."""
+    """The same box dilation as a max filter; even widths cut like the original code (``g/2 - 1`` up/left)."""
     padding = math.ceil((width - 1) / 2)
 
     def run(mask: torch.Tensor) -> torch.Tensor:

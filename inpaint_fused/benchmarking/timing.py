@@ -62,7 +62,7 @@ def time_cuda(fn: Callable[[], Any], budget_s: float) -> list[float]:
 def time_cpu(fn: Callable[[], Any], budget_s: float, max_reps: int = 100) -> list[float]:
     """Per-run milliseconds on the CPU by ``time.perf_counter``: a warm-up, then runs within the budget.
 
-    A function whose warm-up alone exceeds the budget (the seed's large convolutions: tens of
+    A function whose warm-up alone exceeds the budget (the original code's large convolutions: tens of
     seconds) is not run again: that one run, one-time costs included, is the sample.
     """
     start = time.perf_counter()

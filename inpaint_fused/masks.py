@@ -14,7 +14,7 @@ import torch
 
 from . import ops
 from .api import _call
-from .check import VAE_DTYPES, check_int, check_number, image, mask_planes, values_in_unit_range
+from .check import VAE_DTYPES, check_int, check_number, image, mask_planes
 
 __all__ = [
     "InpaintConditioningInputs",
@@ -176,7 +176,7 @@ def prepare_inpaint_conditioning(
         raise ValueError(f"pixels of {height}x{width} are smaller than 8x8: nothing is left after the crop")
     if vae_dtype is not None and vae_dtype not in VAE_DTYPES:
         raise TypeError(f"vae_dtype must be None, torch.float16, torch.bfloat16 or torch.float32, got {vae_dtype}")
-    mask = values_in_unit_range(mask_planes(mask), "mask")
+    mask = mask_planes(mask)  # its values are checked inside the op: data, not metadata (torch.compile)
     if mask.shape[0] not in (1, batch):
         raise ValueError(f"mask batch {mask.shape[0]} does not fit pixels batch {batch}: it must be 1 or {batch}")
     return InpaintConditioningInputs(

@@ -23,6 +23,7 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
+from ..check import values_in_unit_range
 from .launch import crop_geometry
 from .prepare_inpaint import prepare
 
@@ -38,7 +39,12 @@ def resized_mask(mask: torch.Tensor, height: int, width: int) -> torch.Tensor:
 def conditioning(
     pixels: torch.Tensor, mask: torch.Tensor, vae_dtype: Optional[torch.dtype]
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The implementation behind the op."""
+    """The implementation behind the op.
+
+    Checks the mask's values here rather than in the public function: a data-dependent check runs
+    eagerly inside the op, also in a compiled graph.
+    """
+    values_in_unit_range(mask, "mask")
     height, width = pixels.shape[1], pixels.shape[2]
     full = resized_mask(mask, height, width)
     x, y, off_h, off_w = crop_geometry(height, width, CONDITIONING_RATIO)

@@ -79,6 +79,7 @@ def image(tensor: object, name: str) -> torch.Tensor:
 
 def values_in_unit_range(tensor: torch.Tensor, name: str) -> torch.Tensor:
     """Every value in [0, 1] (NaN fails); one reduction and, on a GPU, one synchronisation."""
-    if not bool(((tensor >= 0) & (tensor <= 1)).all()):
-        raise ValueError(f"{name} values must lie in [0, 1] (no NaN), got min {tensor.min()} and max {tensor.max()}")
+    low, high = (float(v) for v in torch.aminmax(tensor))  # NaN propagates into both
+    if not (low >= 0 and high <= 1):
+        raise ValueError(f"{name} values must lie in [0, 1] (no NaN), got min {low} and max {high}")
     return tensor

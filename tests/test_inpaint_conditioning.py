@@ -176,3 +176,7 @@ def test_gpu_node_with_cpu_inputs_equals_stock(vae_dtype):
     fused = nodes.inpaint_model_conditioning(positive, negative, pixels, ComfyStyleVAE(8, vae_dtype, "cuda"), mask)
     assert_same(fused, stock_node(positive, negative, pixels, ComfyStyleVAE(8, vae_dtype, "cuda"), mask))
     check(pixels.cuda(), mask.cuda(), vae_dtype)
+    same_size = inputs((4, 1021, 770, 3), (1, 1021, 770), "cpu", 10)[1]  # no resize: the mask is read as is
+    check(pixels.cuda(), same_size.cuda(), vae_dtype)
+    fused = nodes.inpaint_model_conditioning(positive, negative, pixels, ComfyStyleVAE(8, vae_dtype, "cuda"), same_size)
+    assert_same(fused, stock_node(positive, negative, pixels, ComfyStyleVAE(8, vae_dtype, "cuda"), same_size))

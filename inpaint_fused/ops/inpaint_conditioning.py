@@ -32,8 +32,15 @@ CONDITIONING_RATIO = 8
 
 
 def resized_mask(mask: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """``(Bm, 1, height, width)``: the stock node's bilinear resize, on the mask's device."""
-    return F.interpolate(mask.reshape((-1, 1, mask.shape[-2], mask.shape[-1])), size=(height, width), mode="bilinear")
+    """``(Bm, 1, height, width)``: the stock node's bilinear resize, on the mask's device.
+
+    At the same size PyTorch's resize reproduces every finite value (weights 1 and 0 on the same
+    sample), and the mask is checked to lie in [0, 1]: the mask itself is that result, a view.
+    """
+    mask = mask.reshape((-1, 1, mask.shape[-2], mask.shape[-1]))
+    if mask.shape[-2:] == (height, width):
+        return mask
+    return F.interpolate(mask, size=(height, width), mode="bilinear")
 
 
 def conditioning(
@@ -48,7 +55,7 @@ def conditioning(
     height, width = pixels.shape[1], pixels.shape[2]
     full = resized_mask(mask, height, width)
     x, y, off_h, off_w = crop_geometry(height, width, CONDITIONING_RATIO)
-    cropped = full[:, :, off_h : off_h + x, off_w : off_w + y].contiguous()
+    cropped = full[:, :, off_h : off_h + x, off_w : off_w + y].clone(memory_format=torch.contiguous_format)
     filled, _ = prepare(pixels, full[:, 0].to(pixels.device), 0, CONDITIONING_RATIO, vae_dtype, was=False)
     return filled, cropped
 

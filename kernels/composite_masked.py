@@ -44,9 +44,10 @@ def _composite_masked_kernel(
     DST_CHANNELS: tl.constexpr,
     OUT_CHANNELS: tl.constexpr,
     HAS_MASK: tl.constexpr,
+    BLOCK_ROWS: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    """One row segment of ``out (B, H, W, OUT_CHANNELS)``, contiguous: the destination, and inside the
+    """``BLOCK_ROWS`` row segments of ``out (B, H, W, OUT_CHANNELS)``, contiguous: the destination, and inside the
     window ``[top, top + win_h) x [left, left + win_w)`` the stock node's blend
 
         ``m * s + (1 - m) * d``
@@ -60,15 +61,16 @@ def _composite_masked_kernel(
     more) is the stock alpha fix's channel of 1.0, and a 1-channel source broadcasts over all
     channels (``stride_sc == 0``).
 
-    Programs walk a row as flat ``(col, channel)`` elements, so loads and stores of the NHWC
-    images are contiguous; per output element it reads the destination once and, in the window,
+    Programs walk rows as flat ``(col, channel)`` elements, so loads and stores of the NHWC
+    images are contiguous (one row per program on a GPU; more under the interpreter, which pays
+    per program); per output element it reads the destination once and, in the window,
     the source once and the mask (1 value per pixel, shared by the channels, from cache): about
     ``2 + 1`` element sizes inside the window and 2 outside, the minimum for a fresh output.
     """
     b = tl.program_id(2).to(tl.int64)
-    row = tl.program_id(1).to(tl.int64)
-    idx = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-    ok = idx < width * OUT_CHANNELS
+    row = tl.program_id(1).to(tl.int64) * BLOCK_ROWS + tl.arange(0, BLOCK_ROWS)[:, None]
+    idx = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)[None, :]
+    ok = (idx < width * OUT_CHANNELS) & (row < height)
     col = idx // OUT_CHANNELS
     ch = idx % OUT_CHANNELS
     dst_t: tl.constexpr = dst_ptr.dtype.element_ty
@@ -81,9 +83,7 @@ def _composite_masked_kernel(
 
     src_row = row - top
     src_col = col - left
-    # A row outside the window has no columns in it (a scalar condition folded into the bound).
-    row_win_w = tl.where((src_row >= 0) & (src_row < win_h), win_w, 0)
-    inside = ok & (src_col >= 0) & (src_col < row_win_w)
+    inside = ok & (src_row >= 0) & (src_row < win_h) & (src_col >= 0) & (src_col < win_w)
     src_b = b % n_src
     s = tl.load(
         src_ptr + src_b * stride_sb + src_row * stride_sh + src_col * stride_sw + ch * stride_sc,
@@ -95,7 +95,7 @@ def _composite_masked_kernel(
         m = tl.load(mask_ptr + mask_b * stride_mb + src_row * stride_mh + src_col * stride_mw, mask=inside, other=0.0)
         m = m.to(tl.float32)
     else:
-        m = tl.full([BLOCK], 1.0, tl.float32)
+        m = tl.full([BLOCK_ROWS, BLOCK], 1.0, tl.float32)
 
     source_portion = _round_promoted(m * s, mask_t, src_t)
     inverse_mask = _round_to(1.0 - m, mask_t)

@@ -51,13 +51,23 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("case", CASES, ids=[str(c[:4]) for c in CASES])
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
-def test_matches_stock(device, path, case, dtype):
+def run_case(case, device, dtype=torch.float32):
     dst_shape, src_shape, x, y, resize, mask_shape = case
     g = torch.Generator().manual_seed(hash(case[:4]) % 2**31)
     mask = None if mask_shape is None else rand(mask_shape, device, g)
     check(rand(dst_shape, device, g, dtype), rand(src_shape, device, g, dtype), x, y, resize, mask)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[str(c[:4]) for c in CASES])
+def test_matches_stock(device, path, case):
+    run_case(case, device)
+
+
+@pytest.mark.parametrize("case", [CASES[0], CASES[5], CASES[8]], ids=str)
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_dtypes(device, path, case, dtype):
+    """Each product, difference and sum rounded to the half type, as PyTorch's separate ops do."""
+    run_case(case, device, dtype)
 
 
 def test_mixed_dtypes_and_float64(device, path):

@@ -25,8 +25,10 @@ from .. import _backend, reference
 from .launch import cdiv, check_index_range
 
 TRITON_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
-GPU_BLOCK, GPU_WARPS = 1024, 4
-INTERPRETER_BLOCK = 256
+# (BLOCK_ROWS, BLOCK, num_warps): one row segment of 1024 elements per program on a GPU; the
+# interpreter pays per program, so it takes many rows at once.
+GPU_TILE = (1, 1024, 4)
+INTERPRETER_TILE = (16, 128, 1)
 
 
 def output_channels(destination: torch.Tensor, source: torch.Tensor) -> int:
@@ -100,15 +102,16 @@ def _composite_triton(
         mask_arg, mask_strides, n_mask = m, (m.stride(0), m.stride(2), m.stride(3)), m.shape[0]
     out = torch.empty((batch, height, width, out_channels), dtype=destination.dtype, device=destination.device)
     gpu = destination.device.type == "cuda"
-    block = GPU_BLOCK if gpu else INTERPRETER_BLOCK
+    block_rows, block, warps = GPU_TILE if gpu else INTERPRETER_TILE
     # No fused multiply-adds: the stock node rounds each product before the sum.
-    extra = {"num_warps": GPU_WARPS, "enable_fp_fusion": False} if gpu else {}
-    grid = (cdiv(width * out_channels, block), height, batch)
+    extra = {"num_warps": warps, "enable_fp_fusion": False} if gpu else {}
+    grid = (cdiv(width * out_channels, block), cdiv(height, block_rows), batch)
     _backend.load_kernels()._composite_masked_kernel[grid](
         destination, src, mask_arg, out,
         *destination.stride(), s_b, s_h, s_w, s_c, *mask_strides,
         src.shape[0], n_mask, height, width, top, left, win_h, win_w,
-        DST_CHANNELS=channels, OUT_CHANNELS=out_channels, HAS_MASK=mask is not None, BLOCK=block, **extra,
+        DST_CHANNELS=channels, OUT_CHANNELS=out_channels, HAS_MASK=mask is not None,
+        BLOCK_ROWS=block_rows, BLOCK=block, **extra,
     )  # fmt: skip
     return out
 

@@ -44,6 +44,7 @@ def _composite_masked_kernel(
     DST_CHANNELS: tl.constexpr,
     OUT_CHANNELS: tl.constexpr,
     HAS_MASK: tl.constexpr,
+    DST_ROWS_DENSE: tl.constexpr,
     BLOCK_ROWS: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
@@ -59,7 +60,8 @@ def _composite_masked_kernel(
     ``(row - top, col - left)`` of image ``b % n_src`` (mask ``b % n_mask``: the stock
     ``repeat_to_batch_size``). Destination channel ``DST_CHANNELS`` (when ``OUT_CHANNELS`` is one
     more) is the stock alpha fix's channel of 1.0, and a 1-channel source broadcasts over all
-    channels (``stride_sc == 0``).
+    channels (``stride_sc == 0``). ``DST_ROWS_DENSE``: each destination row is ``width x
+    OUT_CHANNELS`` dense values (a contiguous IMAGE), read at the flat index.
 
     Programs walk rows as flat ``(col, channel)`` elements, so loads and stores of the NHWC
     images are contiguous (one row per program on a GPU; more under the interpreter, which pays
@@ -77,8 +79,14 @@ def _composite_masked_kernel(
     src_t: tl.constexpr = src_ptr.dtype.element_ty
     mask_t: tl.constexpr = mask_ptr.dtype.element_ty
 
-    d_ok = ok & (ch < DST_CHANNELS)
-    d = tl.load(dst_ptr + b * stride_db + row * stride_dh + col * stride_dw + ch * stride_dc, mask=d_ok, other=1.0)
+    if DST_ROWS_DENSE:
+        # (col, channel) rows laid out as the output's: the flat index and mask, which the compiler vectorizes.
+        d_ok = ok
+        d_offset = b * stride_db + row * stride_dh + idx
+    else:
+        d_ok = ok & (ch < DST_CHANNELS)
+        d_offset = b * stride_db + row * stride_dh + col * stride_dw + ch * stride_dc
+    d = tl.load(dst_ptr + d_offset, mask=d_ok, other=1.0)
     d = d.to(tl.float32)
 
     src_row = row - top

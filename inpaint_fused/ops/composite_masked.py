@@ -111,6 +111,7 @@ def _composite_triton(
         *destination.stride(), s_b, s_h, s_w, s_c, *mask_strides,
         src.shape[0], n_mask, height, width, top, left, win_h, win_w,
         DST_CHANNELS=channels, OUT_CHANNELS=out_channels, HAS_MASK=mask is not None,
+        DST_ROWS_DENSE=out_channels == channels and destination.stride()[2:] == (channels, 1),
         BLOCK_ROWS=block_rows, BLOCK=block, **extra,
     )  # fmt: skip
     return out

@@ -70,9 +70,13 @@ def test_matches_stock(device, path, shapes, vae_dtype):
 
 
 def test_mask_and_pixels_on_different_devices_and_dtypes(device, path):
+    """A CPU mask (from a CPU node) with pixels on the VAE's device: the mask is resized on the CPU, as
+    the stock node does it, and fills there; the stock node itself would refuse the mix."""
     pixels, mask = inputs((2, 21, 30, 3), (1, 9, 9), device, 3)
-    out = check(pixels, mask.cpu())  # mask from a CPU node, pixels on the VAE's device
+    out = ifd.prepare_inpaint_conditioning(pixels, mask.cpu())
+    filled, cond_mask = reference.inpaint_model_conditioning_prepare(pixels.cpu(), mask.cpu())
     assert out.mask.device.type == "cpu" and out.pixels.device == pixels.device
+    assert torch.equal(out.mask, cond_mask) and torch.equal(out.pixels.cpu(), filled)
     check(pixels.half(), mask.half())
     check(pixels.double(), mask[0].t().double())
 

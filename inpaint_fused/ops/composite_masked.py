@@ -48,12 +48,15 @@ def _source_nchw(destination: torch.Tensor, source: torch.Tensor, resize_source:
 
 
 def _mask_at_source_size(mask: torch.Tensor, source: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """``(Bm, 1, Hs, Ws)``: the stock mask resize, skipped where it is an exact copy."""
-    mask = mask.to(device)
-    mask = mask.reshape((-1, 1, mask.shape[-2], mask.shape[-1]))
-    if mask.shape[-2:] != source.shape[-2:]:
-        mask = F.interpolate(mask, size=(source.shape[-2], source.shape[-1]), mode="bilinear")
-    return mask
+    """``(Bm, 1, Hs, Ws)``: the stock mask resize (on the stock node's copy, so with its strides),
+    skipped where it reproduces the mask: every finite value (an infinite one, which the CPU resize turns
+    into NaN, blends to NaN either way with non-negative images)."""
+    shape = (-1, 1, mask.shape[-2], mask.shape[-1])
+    if mask.shape[-2:] == source.shape[-2:]:
+        return mask.to(device).reshape(shape)
+    return F.interpolate(
+        mask.to(device, copy=True).reshape(shape), size=(source.shape[-2], source.shape[-1]), mode="bilinear"
+    )
 
 
 def _composite_torch(

@@ -202,7 +202,7 @@ def test_node(benchmark, node, size, placement, provider):
     inputs = make_inputs(node, size, "cuda" if placement == "gpu" else "cpu")
     call = node_call(node, provider, inputs)
     call()  # warm-up: Triton compiles, cuDNN picks algorithms, ComfyUI-like VAE loads
-    slow = node == "conditioning" or (placement == "cpu" and provider == "stock" and size == "16x1024")
+    slow = node == "conditioning" or (placement == "cpu" and size == "16x1024")
     rounds = 3 if slow else 20
     median = _median_s(call, rounds)
     info = {"node": node, "size": size, "placement": placement, "provider": provider}

@@ -7,6 +7,13 @@
 from . import _version, ops, reference
 from ._backend import HAS_TRITON, uses_triton
 from .api import InpaintInputs, grow_mask, modify_mask, prepare_inpaint, prepare_inpaint_was
+from .masks import (
+    InpaintConditioningInputs,
+    composite_masked,
+    feather_mask,
+    prepare_inpaint_conditioning,
+    threshold_mask,
+)
 from .vae import (
     EncodedInpaint,
     encode,
@@ -36,4 +43,11 @@ __all__ = [
     "reference",
     "uses_triton",
     "vae_downscale_ratio",
+]
+__all__ += [
+    "InpaintConditioningInputs",
+    "composite_masked",
+    "feather_mask",
+    "prepare_inpaint_conditioning",
+    "threshold_mask",
 ]

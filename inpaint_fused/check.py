@@ -92,3 +92,40 @@ def mask_batch(mask: object, device: Optional[torch.device] = None, to_name: str
     if mask.numel() == 0:
         raise ValueError(f"mask must not be empty, got shape {tuple(mask.shape)}")
     return mask if device is None else move_to(mask, device, "mask", to_name)
+
+
+def check_number(value: object, name: str, minimum: float, maximum: float) -> float:
+    """A real number (int or float, not bool) in ``[minimum, maximum]``, as a float."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a float, got {type(value).__name__}")
+    if not minimum <= value <= maximum:
+        raise ValueError(f"{name} must lie in [{minimum}, {maximum}], got {value}")
+    return float(value)
+
+
+def mask_planes(mask: object, name: str = "mask") -> torch.Tensor:
+    """A MASK of rank >= 2 as ``(N, h, w)`` (leading dims flattened, as ComfyUI's mask nodes reshape it)."""
+    mask = no_grad_input(check_float_tensor(mask, name), name)
+    if mask.dim() < 2:
+        raise ValueError(f"{name} must be (h, w), (B, h, w) or (B, 1, h, w), got shape {tuple(mask.shape)}")
+    if mask.numel() == 0:
+        raise ValueError(f"{name} must not be empty, got shape {tuple(mask.shape)}")
+    return mask.reshape((-1, mask.shape[-2], mask.shape[-1]))
+
+
+def image(tensor: object, name: str) -> torch.Tensor:
+    """An IMAGE ``(B, H, W, C)``, float, not empty."""
+    tensor = no_grad_input(check_float_tensor(tensor, name), name)
+    if tensor.dim() != 4:
+        raise ValueError(f"{name} must be an IMAGE (B, H, W, C), got shape {tuple(tensor.shape)}")
+    if tensor.numel() == 0:
+        raise ValueError(f"{name} must not be empty, got shape {tuple(tensor.shape)}")
+    return tensor
+
+
+def values_in_unit_range(tensor: torch.Tensor, name: str) -> torch.Tensor:
+    """Every value in [0, 1] (NaN fails); one reduction and, on a GPU, one synchronisation."""
+    low, high = (float(v) for v in torch.aminmax(tensor))  # NaN propagates into both
+    if not (low >= 0 and high <= 1):
+        raise ValueError(f"{name} values must lie in [0, 1] (no NaN), got min {low} and max {high}")
+    return tensor

@@ -160,3 +160,197 @@ def vae_encode_batched(
         if progress is not None:
             progress(per_batch)
     return torch.cat(t, dim=0)
+
+
+# --- ComfyUI v0.3.64: the rest of the inpainting chain (SPEC section E) ------------------------------
+# comfy_extras/nodes_mask.py (FeatherMask, ThresholdMask, ImageCompositeMasked and its ``composite``
+# helper), node_helpers.py (image_alpha_fix, conditioning_set_values), comfy/utils.py
+# (repeat_to_batch_size) and nodes.py (InpaintModelConditioning), op for op.
+
+
+def feather_mask_node(mask: torch.Tensor, left: int, top: int, right: int, bottom: int) -> torch.Tensor:
+    """``FeatherMask.feather``: linear ramps in place on a clone, in the order left, right, top, bottom.
+
+    The right/bottom ramps index ``-x`` from ``x = 0``: column/row 0 gets ``1 / right`` and the last
+    one ``2 / right`` (the stock node's quirk, kept).
+    """
+    output = mask.reshape((-1, mask.shape[-2], mask.shape[-1])).clone()
+
+    left = min(left, output.shape[-1])
+    right = min(right, output.shape[-1])
+    top = min(top, output.shape[-2])
+    bottom = min(bottom, output.shape[-2])
+
+    for x in range(left):
+        feather_rate = (x + 1.0) / left
+        output[:, :, x] *= feather_rate
+
+    for x in range(right):
+        feather_rate = (x + 1) / right
+        output[:, :, -x] *= feather_rate
+
+    for y in range(top):
+        feather_rate = (y + 1) / top
+        output[:, y, :] *= feather_rate
+
+    for y in range(bottom):
+        feather_rate = (y + 1) / bottom
+        output[:, -y, :] *= feather_rate
+
+    return output
+
+
+def threshold_mask_node(mask: torch.Tensor, value: float) -> torch.Tensor:
+    """``ThresholdMask.image_to_mask``: ``(mask > value).float()``."""
+    return (mask > value).float()
+
+
+def repeat_to_batch_size(tensor: torch.Tensor, batch_size: int, dim: int = 0) -> torch.Tensor:
+    """``comfy.utils.repeat_to_batch_size``: cut, or repeat then cut, to ``batch_size`` along ``dim``."""
+    if tensor.shape[dim] > batch_size:
+        return tensor.narrow(dim, 0, batch_size)
+    elif tensor.shape[dim] < batch_size:
+        return tensor.repeat(
+            dim * [1] + [math.ceil(batch_size / tensor.shape[dim])] + [1] * (len(tensor.shape) - 1 - dim)
+        ).narrow(dim, 0, batch_size)
+    return tensor
+
+
+def image_alpha_fix(destination: torch.Tensor, source: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``node_helpers.image_alpha_fix``: the source cut to the destination's channels, or the
+    destination padded with one channel of 1.0 when it has more (then only a 1-channel source fits)."""
+    if destination.shape[-1] < source.shape[-1]:
+        source = source[..., : destination.shape[-1]]
+    elif destination.shape[-1] > source.shape[-1]:
+        destination = F.pad(destination, (0, 1))
+        destination[..., -1] = 1.0
+    return destination, source
+
+
+def composite(
+    destination: torch.Tensor,
+    source: torch.Tensor,
+    x: int,
+    y: int,
+    mask: torch.Tensor | None = None,
+    multiplier: int = 8,
+    resize_source: bool = False,
+) -> torch.Tensor:
+    """``nodes_mask.composite``: blend ``source`` into ``destination`` (NCHW) in place at ``(x, y)``."""
+    source = source.to(destination.device)
+    if resize_source:
+        source = F.interpolate(source, size=(destination.shape[-2], destination.shape[-1]), mode="bilinear")
+
+    source = repeat_to_batch_size(source, destination.shape[0])
+
+    x = max(-source.shape[-1] * multiplier, min(x, destination.shape[-1] * multiplier))
+    y = max(-source.shape[-2] * multiplier, min(y, destination.shape[-2] * multiplier))
+
+    left, top = (x // multiplier, y // multiplier)
+    right, bottom = (
+        left + source.shape[-1],
+        top + source.shape[-2],
+    )
+
+    if mask is None:
+        mask = torch.ones_like(source)
+    else:
+        mask = mask.to(destination.device, copy=True)
+        mask = F.interpolate(
+            mask.reshape((-1, 1, mask.shape[-2], mask.shape[-1])),
+            size=(source.shape[-2], source.shape[-1]),
+            mode="bilinear",
+        )
+        mask = repeat_to_batch_size(mask, source.shape[0])
+
+    visible_width, visible_height = (
+        destination.shape[-1] - left + min(0, x),
+        destination.shape[-2] - top + min(0, y),
+    )
+
+    mask = mask[:, :, :visible_height, :visible_width]
+    if mask.ndim < source.ndim:
+        mask = mask.unsqueeze(1)
+
+    inverse_mask = torch.ones_like(mask) - mask
+
+    source_portion = mask * source[..., :visible_height, :visible_width]
+    destination_portion = inverse_mask * destination[..., top:bottom, left:right]
+
+    destination[..., top:bottom, left:right] = source_portion + destination_portion
+    return destination
+
+
+def composite_masked_node(
+    destination: torch.Tensor,
+    source: torch.Tensor,
+    x: int,
+    y: int,
+    resize_source: bool,
+    mask: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """``ImageCompositeMasked.composite``: IMAGEs ``(B, H, W, C)``, pixel offsets (``multiplier=1``)."""
+    destination, source = image_alpha_fix(destination, source)
+    destination = destination.clone().movedim(-1, 1)
+    output = composite(destination, source.movedim(-1, 1), x, y, mask, 1, resize_source).movedim(1, -1)
+    return output
+
+
+def inpaint_model_conditioning_prepare(pixels: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``InpaintModelConditioning.encode`` up to its two ``vae.encode`` calls.
+
+    Returns the gray-filled pixels cropped to a multiple of 8 (``(B, x, y, C)``, what the node
+    encodes into ``concat_latent_image``) and the resized, cropped, unrounded mask ``(Bm, 1, x, y)``
+    (its ``concat_mask`` and ``noise_mask``). The node's second encode takes the original pixels.
+    """
+    x = (pixels.shape[1] // 8) * 8
+    y = (pixels.shape[2] // 8) * 8
+    mask = F.interpolate(
+        mask.reshape((-1, 1, mask.shape[-2], mask.shape[-1])), size=(pixels.shape[1], pixels.shape[2]), mode="bilinear"
+    )
+
+    orig_pixels = pixels
+    pixels = orig_pixels.clone()
+    if pixels.shape[1] != x or pixels.shape[2] != y:
+        x_offset = (pixels.shape[1] % 8) // 2
+        y_offset = (pixels.shape[2] % 8) // 2
+        pixels = pixels[:, x_offset : x + x_offset, y_offset : y + y_offset, :]
+        mask = mask[:, :, x_offset : x + x_offset, y_offset : y + y_offset]
+
+    m = (1.0 - mask.round()).squeeze(1)
+    for i in range(3):
+        pixels[:, :, :, i] -= 0.5
+        pixels[:, :, :, i] *= m
+        pixels[:, :, :, i] += 0.5
+    return pixels, mask
+
+
+def conditioning_set_values(conditioning: list, values: dict, append: bool = False) -> list:
+    """``node_helpers.conditioning_set_values``: each ``[tensor, dict]`` entry with ``values`` set on a
+    shallow copy of its dict (added to an existing value when ``append``)."""
+    c = []
+    for t in conditioning:
+        n = [t[0], t[1].copy()]
+        for k in values:
+            val = values[k]
+            if append:
+                old_val = n[1].get(k, None)
+                if old_val is not None:
+                    val = old_val + val
+
+            n[1][k] = val
+        c.append(n)
+
+    return c
+
+
+__all__ += [
+    "feather_mask_node",
+    "threshold_mask_node",
+    "repeat_to_batch_size",
+    "image_alpha_fix",
+    "composite",
+    "composite_masked_node",
+    "inpaint_model_conditioning_prepare",
+    "conditioning_set_values",
+]

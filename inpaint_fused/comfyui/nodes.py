@@ -124,3 +124,110 @@ class InpaintFusedExtension(ComfyExtension):
 
 async def comfy_entrypoint() -> InpaintFusedExtension:
     return InpaintFusedExtension()
+
+
+# --- The rest of the inpainting chain (ComfyUI v0.3.64 nodes_mask.py / nodes.py) ------------------------------
+
+from . import masks  # noqa: E402
+
+MAX_RESOLUTION = 16384  # nodes.MAX_RESOLUTION, the stock inputs' range
+SAME = "Same result as the stock node, bit for bit (inpaint-fused: one Triton pass where the inputs are on a GPU). "
+
+
+def _ramp(name: str) -> io.Int.Input:
+    return io.Int.Input(name, default=0, min=0, max=MAX_RESOLUTION, step=1)
+
+
+class FeatherMaskFused(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="FeatherMaskFused",
+            display_name="FeatherMask (fused)",
+            category="mask",
+            description=SAME + 'Replaces "FeatherMask".',
+            inputs=[io.Mask.Input("mask"), _ramp("left"), _ramp("top"), _ramp("right"), _ramp("bottom")],
+            outputs=[io.Mask.Output()],
+        )
+
+    @classmethod
+    def execute(cls, mask, left, top, right, bottom) -> io.NodeOutput:
+        return io.NodeOutput(masks.feather(mask, left, top, right, bottom))
+
+
+class ThresholdMaskFused(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="ThresholdMaskFused",
+            display_name="ThresholdMask (fused)",
+            category="mask",
+            description=SAME + 'Replaces "ThresholdMask".',
+            inputs=[io.Mask.Input("mask"), io.Float.Input("value", default=0.5, min=0.0, max=1.0, step=0.01)],
+            outputs=[io.Mask.Output()],
+        )
+
+    @classmethod
+    def execute(cls, mask, value) -> io.NodeOutput:
+        return io.NodeOutput(masks.threshold(mask, value))
+
+
+class ImageCompositeMaskedFused(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="ImageCompositeMaskedFused",
+            display_name="ImageCompositeMasked (fused)",
+            category="image",
+            description=SAME + 'Replaces "ImageCompositeMasked".',
+            inputs=[
+                io.Image.Input("destination"),
+                io.Image.Input("source"),
+                io.Int.Input("x", default=0, min=0, max=MAX_RESOLUTION, step=1),
+                io.Int.Input("y", default=0, min=0, max=MAX_RESOLUTION, step=1),
+                io.Boolean.Input("resize_source", default=False),
+                io.Mask.Input("mask", optional=True),
+            ],
+            outputs=[io.Image.Output()],
+        )
+
+    @classmethod
+    def execute(cls, destination, source, x, y, resize_source, mask=None) -> io.NodeOutput:
+        return io.NodeOutput(masks.composite(destination, source, x, y, resize_source, mask))
+
+
+class InpaintModelConditioningFused(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="InpaintModelConditioningFused",
+            display_name="InpaintModelConditioning (fused)",
+            category="conditioning/inpaint",
+            description=SAME
+            + 'Replaces "InpaintModelConditioning": the pixels go to the VAE\'s device once and are gray-filled there.',
+            inputs=[
+                io.Conditioning.Input("positive"),
+                io.Conditioning.Input("negative"),
+                io.Vae.Input("vae"),
+                io.Image.Input("pixels"),
+                io.Mask.Input("mask"),
+                io.Boolean.Input(
+                    "noise_mask",
+                    default=True,
+                    tooltip="Add a noise mask to the latent so sampling will only happen within the mask. Might "
+                    "improve results or completely break things depending on the model.",
+                ),
+            ],
+            outputs=[
+                io.Conditioning.Output(display_name="positive"),
+                io.Conditioning.Output(display_name="negative"),
+                io.Latent.Output(display_name="latent"),
+            ],
+        )
+
+    @classmethod
+    def execute(cls, positive, negative, vae, pixels, mask, noise_mask=True) -> io.NodeOutput:
+        return io.NodeOutput(*masks.inpaint_model_conditioning(positive, negative, pixels, vae, mask, noise_mask))
+
+
+NODES += [FeatherMaskFused, ThresholdMaskFused, ImageCompositeMaskedFused, InpaintModelConditioningFused]

@@ -8,3 +8,7 @@ from . import prepare_inpaint
 from .prepare_inpaint import modify, prepare, sanitize_mask
 
 __all__ = ["modify", "prepare", "prepare_inpaint", "sanitize_mask"]
+
+from . import composite_masked, feather_mask, inpaint_conditioning, threshold_mask  # noqa: E402
+
+__all__ += ["composite_masked", "feather_mask", "inpaint_conditioning", "threshold_mask"]

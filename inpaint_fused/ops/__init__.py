@@ -4,7 +4,7 @@ Each op takes already validated tensors: the public functions (``inpaint_fused.a
 adapters) own validation and defaults. ``launch`` holds the host arithmetic every family shares.
 """
 
-from . import prepare_inpaint
+from . import expand_mask, prepare_inpaint
 from .prepare_inpaint import modify, prepare, sanitize_mask
 
-__all__ = ["modify", "prepare", "prepare_inpaint", "sanitize_mask"]
+__all__ = ["expand_mask", "modify", "prepare", "prepare_inpaint", "sanitize_mask"]

@@ -28,7 +28,7 @@ import torch
 
 from .. import _backend
 from .expand_mask_torch import expand_mask_torch
-from .launch import cdiv, check_index_range, run_length
+from .launch import cdiv, check_index_range, round_up, run_length
 
 
 class ScanConfig(NamedTuple):
@@ -56,7 +56,7 @@ class ExpandConfig(NamedTuple):
 
 
 # Not yet swept on a GPU: tiles of 1-2k elements, 4 warps, coalesced along the contiguous axis.
-GPU_CONFIG = ExpandConfig(ScanConfig(64, 16, 4), ScanConfig(32, 64, 4), 16, 64, 4, 8, None)
+GPU_CONFIG = ExpandConfig(ScanConfig(128, 8, 4), ScanConfig(32, 32, 4), 16, 64, 4, 8, None)
 # The interpreter pays per operation, not per element: large tiles. Tests shrink them to cross seams.
 INTERPRETER_CONFIG = ExpandConfig(ScanConfig(64, 64, 1), ScanConfig(64, 64, 1), 64, 64, 1, 1, 2)
 
@@ -89,8 +89,9 @@ def _running_max(
         runs = max(1, target // max(1, batch * line_blocks))
     else:
         runs = config.runs
-    # Each run first reads about 2 * radius positions of warm-up per phase: keep runs >= 4 radii long.
-    seg_len = run_length(n, scan.block_t, runs, 8 * radius)
+    # Each phase of a run reads its outputs, up to 3 radii of warm-up and a partial tile: keep runs
+    # at least 4 radii and 4 tiles long, so that the extra reads stay a fraction whatever the radius.
+    seg_len = max(run_length(n, scan.block_t, runs, 8 * radius), min(4 * scan.block_t, round_up(n, scan.block_t)))
     compute = tl.float64 if src.dtype == torch.float64 else tl.float32
     _kernels._running_max_kernel[(batch, line_blocks, cdiv(n, seg_len))](
         src, dst, *strides, lines, n, radius, seg_len,

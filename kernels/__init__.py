@@ -4,7 +4,7 @@ Imports ``triton`` and nothing from the package; launchers live in ``inpaint_fus
 """
 
 from .diffusers_mask import _diffusers_grow_rows_kernel, _diffusers_inpaint_kernel
-from .expand_mask import _diamond_taps_kernel, _rotate_kernel, _running_max_kernel
+from .expand_mask import _diamond_taps_kernel, _running_max_kernel
 from .fill import _inpaint_fill_kernel
 from .morphology import _box_rows_kernel
 
@@ -14,6 +14,5 @@ __all__ = [
     "_diffusers_inpaint_kernel",
     "_inpaint_fill_kernel",
     "_diamond_taps_kernel",
-    "_rotate_kernel",
     "_running_max_kernel",
 ]

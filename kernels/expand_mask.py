@@ -1,11 +1,12 @@
 """Grey dilation of a mask by a square or a diamond, O(1) per pixel whatever the radius.
 
-Three kernels. ``_running_max_kernel``: a running maximum along one axis (van Herk/Gil-Werman),
-run along rows then columns for a square. ``_rotate_kernel`` and ``_diamond_taps_kernel``: the
-diamond ``|dx| + |dy| <= e`` is a square in the rotated coordinates ``u = i + j``,
-``v = i - j`` on one parity lattice, so it reduces to the same running maxima (see
-``inpaint_fused.ops.expand_mask``). Erosion is the dilation of the negated mask (``NEGATE``):
-negation is exact, values are only selected, so every result is one of the input values.
+Two kernels. ``_running_max_kernel``: a running maximum along one axis (van Herk/Gil-Werman),
+run along rows then columns for a square. The diamond ``|dx| + |dy| <= e`` is a square in the
+rotated coordinates ``u = i + j``, ``v = i - j`` on one parity lattice, so it reduces to the
+same running maxima (the first one reading the image through the rotation), then
+``_diamond_taps_kernel`` (see ``inpaint_fused.ops.expand_mask``). Erosion is the dilation of
+the negated mask (``NEGATE``): negation is exact, values are only selected, so every result is
+one of the input values.
 NaN propagates: a window holding a NaN gives NaN. ``COMPUTE`` is float64 for float64 masks and
 float32 otherwise (float16/bfloat16 convert both ways exactly); buffers keep the mask's dtype.
 """
@@ -15,21 +16,39 @@ import triton.language as tl
 
 
 @triton.jit
-def _scan_tile(
-    src_ptr, stride_sp, lines_ok, q, dist, carry, radius, n,
-    NEGATE: tl.constexpr, COMPUTE: tl.constexpr, LOG_T: tl.constexpr,
+def _line_source(
+    src_ptr, stride_sl, stride_sp, line, lines_ok, j, n, parity, img_h, img_w, ROTATED: tl.constexpr
 ):
+    """Pointers to element ``j`` of each line, and where it exists.
+
+    Plain: ``src[line, j]``, ``j`` in ``[0, n)``. ``ROTATED``: cell ``(line, j)`` of parity class
+    ``parity`` of the rotated grid (see ``_diamond_taps_kernel``), i.e. pixel ``(i, jj)`` of the
+    ``img_h x img_w`` image (strides ``stride_sl``, ``stride_sp``) with ``u = 2 * line + parity =
+    i + jj + 2`` and ``v = 2 * j + (parity + img_w + 1) % 2 = i - jj + img_w + 1``; cells where no
+    pixel lands do not exist.
+    """
+    if ROTATED:
+        u = 2 * line + parity
+        v = 2 * j + (parity + img_w + 1) % 2
+        i = (u + v - img_w - 3) // 2
+        jj = (u - v + img_w - 1) // 2
+        ok = lines_ok & (j >= 0) & (j < n) & (i >= 0) & (i < img_h) & (jj >= 0) & (jj < img_w)
+        return src_ptr + i * stride_sl + jj * stride_sp, ok
+    else:
+        return src_ptr + line * stride_sl + j * stride_sp, lines_ok & (j >= 0) & (j < n)
+
+
+@triton.jit
+def _scan_tile(ptrs, ok, q, dist, carry, NEGATE: tl.constexpr, COMPUTE: tl.constexpr, LOG_T: tl.constexpr):
     """Running maximum over the ``[BLOCK_T, BLOCK_L]`` tile of padded positions ``q`` in scan order.
 
-    Position ``q`` is element ``q - radius`` of a line, ``-inf`` outside ``[radius, radius + n)``.
-    ``dist`` is how many positions of its block precede ``q`` in scan order; ``carry`` (per line)
-    the running maximum the previous tile left. Inside the tile, a segmented Hillis-Steele scan:
-    ``LOG_T`` steps of ``max`` with the element ``2**k`` back (``tl.gather`` along the scan axis)
-    while it is in the same block. Returns the tile and the new carry.
+    Loads ``ptrs`` where ``ok``, ``-inf`` elsewhere (the padding of the lines). ``dist`` is how many
+    positions of its block precede ``q`` in scan order; ``carry`` (per line) the running maximum
+    the previous tile left. Inside the tile, a segmented Hillis-Steele scan: ``LOG_T`` steps of
+    ``max`` with the element ``2**k`` back (``tl.gather`` along the scan axis) while it is in the
+    same block. Returns the tile and the new carry.
     """
-    j = q - radius
-    ok = lines_ok & (j >= 0) & (j < n)
-    v = tl.load(src_ptr + j * stride_sp, mask=ok, other=0.0).to(COMPUTE)
+    v = tl.load(ptrs, mask=ok, other=0.0).to(COMPUTE)
     if NEGATE:
         v = -v
     run = tl.where(ok, v, float("-inf"))
@@ -57,7 +76,10 @@ def _running_max_kernel(
     n,
     radius,
     seg_len,
+    img_h,
+    img_w,
     NEGATE: tl.constexpr,
+    ROTATED: tl.constexpr,
     COMPUTE: tl.constexpr,
     BLOCK_T: tl.constexpr,
     BLOCK_L: tl.constexpr,
@@ -79,11 +101,20 @@ def _running_max_kernel(
     positions (the launcher keeps ``seg_len`` a few radii long; the second read hits the cache);
     ``dst`` is written twice and read once by the same program. Bytes from DRAM: about one read of
     ``src`` and one write of ``dst``.
+
+    ``ROTATED``: the lines are the rows of the rotated grid ``dst (2B, half, half)`` of the
+    ``img_h x img_w`` images ``src`` (program ``b`` is parity class ``b % 2`` of image ``b // 2``),
+    read straight from the image: the first pass of a diamond needs no rotated copy.
     """
     b = tl.program_id(0).to(tl.int64)
     line = tl.program_id(1) * BLOCK_L + tl.arange(0, BLOCK_L)[None, :]
     lines_ok = line < lines
-    src_ptr += b * stride_sb + line * stride_sl
+    if ROTATED:
+        parity = (b % 2).to(tl.int32)
+        src_ptr += (b // 2) * stride_sb
+    else:
+        parity = 0
+        src_ptr += b * stride_sb
     dst_ptr += b * stride_db + line * stride_dl
     t = tl.arange(0, BLOCK_T)[:, None]
     win = 2 * radius + 1
@@ -96,8 +127,10 @@ def _running_max_kernel(
     carry = tl.full([BLOCK_L], float("-inf"), COMPUTE)
     for i in range(0, tl.cdiv(top - j0 + 1, BLOCK_T)):
         q = top - i * BLOCK_T - t
-        dist = win - 1 - q % win
-        run, carry = _scan_tile(src_ptr, stride_sp, lines_ok, q, dist, carry, radius, n, NEGATE, COMPUTE, LOG_T)
+        ptrs, ok = _line_source(
+            src_ptr, stride_sl, stride_sp, line, lines_ok, q - radius, n, parity, img_h, img_w, ROTATED
+        )
+        run, carry = _scan_tile(ptrs, ok, q, win - 1 - q % win, carry, NEGATE, COMPUTE, LOG_T)
         tl.store(dst_ptr + q * stride_dp, run.to(dst_ptr.dtype.element_ty), mask=lines_ok & (q >= j0) & (q < j1))
 
     # Other threads of this program read what phase 1 stored.
@@ -109,7 +142,10 @@ def _running_max_kernel(
     carry = tl.full([BLOCK_L], float("-inf"), COMPUTE)
     for i in range(0, tl.cdiv(j1 + 2 * radius - bottom, BLOCK_T)):
         q = bottom + i * BLOCK_T + t
-        run, carry = _scan_tile(src_ptr, stride_sp, lines_ok, q, q % win, carry, radius, n, NEGATE, COMPUTE, LOG_T)
+        ptrs, ok = _line_source(
+            src_ptr, stride_sl, stride_sp, line, lines_ok, q - radius, n, parity, img_h, img_w, ROTATED
+        )
+        run, carry = _scan_tile(ptrs, ok, q, q % win, carry, NEGATE, COMPUTE, LOG_T)
         j = q - 2 * radius
         ok = lines_ok & (j >= j0) & (j < j1)
         parked = tl.load(dst_ptr + j * stride_dp, mask=ok, other=0.0).to(COMPUTE)
@@ -120,52 +156,15 @@ def _running_max_kernel(
 
 
 @triton.jit
-def _rotate_kernel(
-    src_ptr,
-    dst_ptr,
-    stride_sb,
-    stride_sh,
-    stride_sw,
-    h,
-    w,
-    half,
-    NEGATE: tl.constexpr,
-    COMPUTE: tl.constexpr,
-    BLOCK_U: tl.constexpr,
-    BLOCK_V: tl.constexpr,
+def _max_tap(
+    acc, s_ptr, rows, cols, di: tl.constexpr, dj: tl.constexpr, w, half, ok, NEGATE: tl.constexpr, COMPUTE: tl.constexpr
 ):
-    """The mask in rotated coordinates: ``dst (B, 2, half, half)``, ``-inf`` where no pixel lands.
-
-    Pixel ``(i, j)`` goes to ``u = i + j + 2``, ``v = i - j + w + 1`` (a margin of 2 for the
-    taps), cell ``dst[b, u % 2, u // 2, v // 2]``: ``u - v`` has the parity of ``w + 1``, so each
-    parity class of ``u`` is a dense grid, and a step ``(1, 1)`` or ``(1, -1)`` of the image is
-    one step along its rows or columns. Negated when ``NEGATE``. Reads each pixel once, writes
-    about ``(h + w)**2 / 2`` cells, each tile a gather along an anti-diagonal band of the image.
-    """
-    pid = tl.program_id(0).to(tl.int64)
-    b = pid // 2
-    parity = (pid % 2).to(tl.int32)
-    ru = tl.program_id(1) * BLOCK_U + tl.arange(0, BLOCK_U)[:, None]
-    rv = tl.program_id(2) * BLOCK_V + tl.arange(0, BLOCK_V)[None, :]
-    u = 2 * ru + parity
-    v = 2 * rv + (parity + w + 1) % 2
-    i = (u + v - w - 3) // 2
-    j = (u - v + w - 1) // 2
-    ok = (i >= 0) & (i < h) & (j >= 0) & (j < w)
-    value = tl.load(src_ptr + b * stride_sb + i * stride_sh + j * stride_sw, mask=ok, other=0.0).to(COMPUTE)
-    if NEGATE:
-        value = -value
-    value = tl.where(ok, value, float("-inf"))
-    cells = (ru < half) & (rv < half)
-    tl.store(dst_ptr + pid * half * half + ru * half + rv, value.to(dst_ptr.dtype.element_ty), mask=cells)
-
-
-@triton.jit
-def _max_tap(acc, s_ptr, rows, cols, di: tl.constexpr, dj: tl.constexpr, w, half, ok, COMPUTE: tl.constexpr):
-    """``max(acc, rotated grid at pixel (rows + di, cols + dj))``, NaN propagating."""
+    """``max(acc, rotated grid at pixel (rows + di, cols + dj))`` (negated when ``NEGATE``), NaN propagating."""
     u = rows + di + cols + dj + 2
     v = rows + di - cols - dj + w + 1
     tap = tl.load(s_ptr + (u % 2) * half * half + (u // 2) * half + v // 2, mask=ok, other=0.0).to(COMPUTE)
+    if NEGATE:
+        tap = -tap
     return tl.maximum(acc, tap, propagate_nan=tl.PropagateNan.ALL)
 
 
@@ -185,9 +184,13 @@ def _diamond_taps_kernel(
     BLOCK_H: tl.constexpr,
     BLOCK_W: tl.constexpr,
 ):
-    """``dst[i, j]`` = the maximum of the squared rotated grid ``s`` over a small diamond around ``(i, j)``.
+    """``dst[i, j]`` = the maximum of the rotated grid ``s`` over a small diamond around ``(i, j)``.
 
-    ``s`` holds ``S_m``, the maximum over ``(i, j) + a(1, 1) + b(1, -1)``, ``|a|, |b| <= m``.
+    Rotated grid ``(B, 2, half, half)``: pixel ``(i, j)`` is cell ``(u % 2, u // 2, v // 2)``
+    with ``u = i + j + 2``, ``v = i - j + w + 1`` (a margin of 2 for the taps); ``u - v`` has the
+    parity of ``w + 1``, so each parity class of ``u`` is a dense grid, and a step ``(1, 1)`` or
+    ``(1, -1)`` of the image is one step along its rows or columns. ``s`` holds ``S_m``, the
+    maximum over ``(i, j) + a(1, 1) + b(1, -1)``, ``|a|, |b| <= m``.
     The diamond of radius ``2m + 1`` is ``S_m`` over the 5-point cross (``EVEN`` false); that of
     radius ``2m + 2`` is ``S_m`` over the 13-point diamond of radius 2. Taps outside the image
     read the margin of ``s``, which is exact there. Reads 5 or 13 cached cells per pixel (the
@@ -199,20 +202,20 @@ def _diamond_taps_kernel(
     ok = (rows < h) & (cols < w)
     s_ptr += b * 2 * half * half
     acc = tl.full([BLOCK_H, BLOCK_W], float("-inf"), COMPUTE)
-    acc = _max_tap(acc, s_ptr, rows, cols, 0, 0, w, half, ok, COMPUTE)
-    acc = _max_tap(acc, s_ptr, rows, cols, -1, 0, w, half, ok, COMPUTE)
-    acc = _max_tap(acc, s_ptr, rows, cols, 1, 0, w, half, ok, COMPUTE)
-    acc = _max_tap(acc, s_ptr, rows, cols, 0, -1, w, half, ok, COMPUTE)
-    acc = _max_tap(acc, s_ptr, rows, cols, 0, 1, w, half, ok, COMPUTE)
+    acc = _max_tap(acc, s_ptr, rows, cols, 0, 0, w, half, ok, NEGATE, COMPUTE)
+    acc = _max_tap(acc, s_ptr, rows, cols, -1, 0, w, half, ok, NEGATE, COMPUTE)
+    acc = _max_tap(acc, s_ptr, rows, cols, 1, 0, w, half, ok, NEGATE, COMPUTE)
+    acc = _max_tap(acc, s_ptr, rows, cols, 0, -1, w, half, ok, NEGATE, COMPUTE)
+    acc = _max_tap(acc, s_ptr, rows, cols, 0, 1, w, half, ok, NEGATE, COMPUTE)
     if EVEN:
-        acc = _max_tap(acc, s_ptr, rows, cols, -2, 0, w, half, ok, COMPUTE)
-        acc = _max_tap(acc, s_ptr, rows, cols, 2, 0, w, half, ok, COMPUTE)
-        acc = _max_tap(acc, s_ptr, rows, cols, 0, -2, w, half, ok, COMPUTE)
-        acc = _max_tap(acc, s_ptr, rows, cols, 0, 2, w, half, ok, COMPUTE)
-        acc = _max_tap(acc, s_ptr, rows, cols, -1, -1, w, half, ok, COMPUTE)
-        acc = _max_tap(acc, s_ptr, rows, cols, -1, 1, w, half, ok, COMPUTE)
-        acc = _max_tap(acc, s_ptr, rows, cols, 1, -1, w, half, ok, COMPUTE)
-        acc = _max_tap(acc, s_ptr, rows, cols, 1, 1, w, half, ok, COMPUTE)
+        acc = _max_tap(acc, s_ptr, rows, cols, -2, 0, w, half, ok, NEGATE, COMPUTE)
+        acc = _max_tap(acc, s_ptr, rows, cols, 2, 0, w, half, ok, NEGATE, COMPUTE)
+        acc = _max_tap(acc, s_ptr, rows, cols, 0, -2, w, half, ok, NEGATE, COMPUTE)
+        acc = _max_tap(acc, s_ptr, rows, cols, 0, 2, w, half, ok, NEGATE, COMPUTE)
+        acc = _max_tap(acc, s_ptr, rows, cols, -1, -1, w, half, ok, NEGATE, COMPUTE)
+        acc = _max_tap(acc, s_ptr, rows, cols, -1, 1, w, half, ok, NEGATE, COMPUTE)
+        acc = _max_tap(acc, s_ptr, rows, cols, 1, -1, w, half, ok, NEGATE, COMPUTE)
+        acc = _max_tap(acc, s_ptr, rows, cols, 1, 1, w, half, ok, NEGATE, COMPUTE)
     if NEGATE:
         acc = -acc
     tl.store(dst_ptr + b * stride_db + rows * stride_dh + cols * stride_dw, acc.to(dst_ptr.dtype.element_ty), mask=ok)

@@ -147,6 +147,11 @@ same("inpaint batched", fused, {k: torch.cat([s[k] for s in slices]) for k in sl
 whole = run("VAEEncodeForInpaint", pixels=pixels, vae=vae, mask=mask, grow_mask_by=6)
 results["inpaint batched ~ whole clip"] = torch.equal(fused["noise_mask"], whole["noise_mask"]) and torch.allclose(
     fused["samples"], whole["samples"], rtol=0, atol=1e-5)
+for expand, tapered in ((5, True), (-3, False), (0, True)):
+    fused = run("GrowMaskFused", mask=mask, expand=expand, tapered_corners=tapered)
+    stock = run("GrowMask", mask=mask, expand=expand, tapered_corners=tapered)
+    results[f"grow mask expand={expand} tapered={tapered}"] = (
+        fused.dtype == stock.dtype and fused.device == stock.device and torch.equal(fused, stock))
 print("RESULTS " + json.dumps(results))
 """
 
@@ -164,4 +169,4 @@ def test_fused_nodes_equal_stock_nodes_in_real_comfyui():
     assert done.returncode == 0 and lines, done.stderr[-4000:]
     results = json.loads(lines[-1].removeprefix("RESULTS "))
     assert results.pop("loaded") is True
-    assert len(results) == 11 and all(results.values()), results
+    assert len(results) == 14 and all(results.values()), results

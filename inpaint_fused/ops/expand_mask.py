@@ -7,7 +7,8 @@ the maximum over the diamond ``|di| + |dj| <= |e|`` clipped to the image. With `
 ``v = i - j`` the diamond is ``max(|du|, |dv|) <= e`` with ``du = dv (mod 2)``:
 
 - ``S_m``, the maximum over ``p + a(1, 1) + b(1, -1)``, ``|a|, |b| <= m``, is a square of radius
-  ``m`` on each parity class of the rotated grid (``_rotate_kernel``, then the two running maxima);
+  ``m`` on each parity class of the rotated grid (the two running maxima, the first one reading
+  the image through the rotation);
 - diamond(2m + 1) = ``S_m`` over the 5-point cross, diamond(2m + 2) = ``S_m`` over the 13-point
   diamond of radius 2 (``_diamond_taps_kernel``).
 
@@ -40,7 +41,7 @@ class ScanConfig(NamedTuple):
 
 
 class ExpandConfig(NamedTuple):
-    """Launch settings: the pass along rows (contiguous scan), along columns, the 2D tiles, programs per SM.
+    """Launch settings: the pass along rows (contiguous scan), along columns, the taps' tiles, programs per SM.
 
     ``runs`` fixes the number of programs per line block under the interpreter, which has no SMs
     to fill (more than one, so that CI exercises the seams between them).
@@ -67,13 +68,22 @@ def _triton_meta(device: torch.device, config: ScanConfig | int) -> dict:
 
 
 def _running_max(
-    src: torch.Tensor, dst: torch.Tensor, radius: int, along_rows: bool, negate: bool, config: ExpandConfig
+    src: torch.Tensor,
+    dst: torch.Tensor,
+    radius: int,
+    along_rows: bool,
+    negate: bool,
+    config: ExpandConfig,
+    rotated: bool = False,
 ) -> None:
-    """One pass of ``_running_max_kernel`` over ``(B, h, w)`` views: along each row or each column."""
+    """One pass of ``_running_max_kernel`` over ``(B, h, w)`` views: along each row or each column.
+
+    ``rotated``: along the rows of the rotated grid ``dst (2B, half, half)`` of the images ``src``.
+    """
     import triton.language as tl
 
     _kernels = _backend.load_kernels()
-    batch, h, w = src.shape
+    batch, h, w = dst.shape
     s_b, s_h, s_w = src.stride()
     d_b, d_h, d_w = dst.stride()
     if along_rows:
@@ -94,20 +104,17 @@ def _running_max(
     seg_len = max(run_length(n, scan.block_t, runs, 8 * radius), min(4 * scan.block_t, round_up(n, scan.block_t)))
     compute = tl.float64 if src.dtype == torch.float64 else tl.float32
     _kernels._running_max_kernel[(batch, line_blocks, cdiv(n, seg_len))](
-        src, dst, *strides, lines, n, radius, seg_len,
-        NEGATE=negate, COMPUTE=compute, BLOCK_T=scan.block_t, BLOCK_L=scan.block_l,
-        LOG_T=scan.block_t.bit_length() - 1,
-        **_triton_meta(src.device, scan),
+        src, dst, *strides, lines, n, radius, seg_len, src.shape[1], src.shape[2],
+        NEGATE=negate, ROTATED=rotated, COMPUTE=compute, BLOCK_T=scan.block_t, BLOCK_L=scan.block_l,
+        LOG_T=scan.block_t.bit_length() - 1, **_triton_meta(src.device, scan),
     )
 
 
-def _square(
-    src: torch.Tensor, radius: int, negate: bool, config: ExpandConfig, out: Optional[torch.Tensor] = None
-) -> torch.Tensor:
-    """Maximum (``negate``: minimum) over the ``(2r + 1)**2`` box clipped to each image of ``src (B, h, w)``."""
-    rows = torch.empty(src.shape, dtype=src.dtype, device=src.device)
-    _running_max(src, rows, radius, True, negate, config)
-    out = torch.empty(src.shape, dtype=src.dtype, device=src.device) if out is None else out
+def _square(mask: torch.Tensor, radius: int, negate: bool, config: ExpandConfig) -> torch.Tensor:
+    """Maximum (``negate``: minimum) over the ``(2r + 1)**2`` box clipped to each image of ``mask (B, h, w)``."""
+    rows = torch.empty(mask.shape, dtype=mask.dtype, device=mask.device)
+    _running_max(mask, rows, radius, True, negate, config)
+    out = torch.empty(mask.shape, dtype=mask.dtype, device=mask.device)
     _running_max(rows, out, radius, False, negate, config)
     return out
 
@@ -119,20 +126,18 @@ def _diamond(mask: torch.Tensor, radius: int, negate: bool, config: ExpandConfig
     _kernels = _backend.load_kernels()
     batch, h, w = mask.shape
     half = cdiv(h + w + 3, 2)
-    compute = tl.float64 if mask.dtype == torch.float64 else tl.float32
-    rotated = torch.empty((batch * 2, half, half), dtype=mask.dtype, device=mask.device)
-    tile = (config.tile_h, config.tile_w)
-    _kernels._rotate_kernel[(batch * 2, cdiv(half, tile[0]), cdiv(half, tile[1]))](
-        mask, rotated, *mask.stride(), h, w, half,
-        NEGATE=negate, COMPUTE=compute, BLOCK_U=tile[0], BLOCK_V=tile[1],
-        **_triton_meta(mask.device, config.tile_warps),
-    )
     m = (radius - 1) // 2
-    grid = _square(rotated, m, False, config, out=torch.empty_like(rotated)) if m > 0 else rotated
+    # S_m on the rotated grid: along its rows straight from the image, then along its columns.
+    grid = torch.empty((batch * 2, half, half), dtype=mask.dtype, device=mask.device)
+    _running_max(mask, grid, m, True, negate, config, rotated=True)
+    if m > 0:
+        rows, grid = grid, torch.empty_like(grid)
+        _running_max(rows, grid, m, False, negate, config)
     out = torch.empty(mask.shape, dtype=mask.dtype, device=mask.device)
-    _kernels._diamond_taps_kernel[(batch, cdiv(h, tile[0]), cdiv(w, tile[1]))](
+    compute = tl.float64 if mask.dtype == torch.float64 else tl.float32
+    _kernels._diamond_taps_kernel[(batch, cdiv(h, config.tile_h), cdiv(w, config.tile_w))](
         grid, out, *out.stride(), h, w, half,
-        EVEN=radius % 2 == 0, NEGATE=negate, COMPUTE=compute, BLOCK_H=tile[0], BLOCK_W=tile[1],
+        EVEN=radius % 2 == 0, NEGATE=negate, COMPUTE=compute, BLOCK_H=config.tile_h, BLOCK_W=config.tile_w,
         **_triton_meta(mask.device, config.tile_warps),
     )
     return out

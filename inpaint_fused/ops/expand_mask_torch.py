@@ -44,7 +44,7 @@ def square_max(x: torch.Tensor, radius: int) -> torch.Tensor:
 def rotated_index(h: int, w: int, margin: int, device: torch.device) -> tuple[torch.Tensor, int]:
     """Flat index in the rotated grid ``(2, half, half)`` of each pixel of the image padded by ``margin``, and ``half``.
 
-    ``u = i + j + 2``, ``v = i - j + w + 1``; cell ``(u % 2, u // 2, v // 2)``, as ``_rotate_kernel``.
+    ``u = i + j + 2``, ``v = i - j + w + 1``; cell ``(u % 2, u // 2, v // 2)``, as the kernels.
     """
     half = cdiv(h + w + 3, 2)
     i = torch.arange(-margin, h + margin, device=device)[:, None]

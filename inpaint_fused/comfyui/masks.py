@@ -45,6 +45,8 @@ def grow_mask(
     device, else the pure-torch path on the CPU; the result goes to ``output_device`` (default:
     ComfyUI's intermediate device, the CPU, where the stock node's numpy round trip leaves it).
     """
+    if isinstance(mask, torch.Tensor) and mask.dim() >= 2:  # the stock node's reshape: any leading dims are the batch
+        mask = mask.reshape((-1, mask.shape[-2], mask.shape[-1]))
     mask, expand, tapered_corners = api.check_expand_mask_args(mask, expand, tapered_corners)
     device = torch_device() if device is None else torch.device(device)
     if device.type == "cuda" and _backend.uses_triton(device):

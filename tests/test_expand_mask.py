@@ -112,7 +112,8 @@ def test_kernels_cross_tile_and_program_seams(device, monkeypatch, expand, taper
     if device.type == "cuda":
         pytest.skip("the interpreter's launch settings only")
     small = expand_op.ScanConfig(16, 16, 1)
-    monkeypatch.setattr(expand_op, "INTERPRETER_CONFIG", expand_op.ExpandConfig(small, small, 16, 16, 1, 1, 3))
+    config = expand_op.ExpandConfig(small, small, small, 16, 16, 1, 1, 3)
+    monkeypatch.setattr(expand_op, "INTERPRETER_CONFIG", config)
     mask = _grey(1, 29, 41, seed=expand)
     assert torch.equal(ifd.expand_mask(mask, expand, tapered).cpu(), _stock(mask, expand, tapered))
 

@@ -41,7 +41,8 @@ class ScanConfig(NamedTuple):
 
 
 class ExpandConfig(NamedTuple):
-    """Launch settings: the pass along rows (contiguous scan), along columns, the taps' tiles, programs per SM.
+    """Launch settings: the passes along rows (contiguous scan), along columns and along the rows of the
+    rotated grid (read from the image along its anti-diagonals), the taps' tiles, programs per SM.
 
     ``runs`` fixes the number of programs per line block under the interpreter, which has no SMs
     to fill (more than one, so that CI exercises the seams between them).
@@ -49,6 +50,7 @@ class ExpandConfig(NamedTuple):
 
     rows: ScanConfig
     cols: ScanConfig
+    rotated: ScanConfig
     tile_h: int
     tile_w: int
     tile_warps: int
@@ -56,10 +58,11 @@ class ExpandConfig(NamedTuple):
     runs: Optional[int]
 
 
-# Not yet swept on a GPU: tiles of 1-2k elements, 4 warps, coalesced along the contiguous axis.
-GPU_CONFIG = ExpandConfig(ScanConfig(128, 8, 4), ScanConfig(32, 32, 4), 16, 64, 4, 8, None)
+# Not yet swept on a GPU: tiles of 1k elements, 4 warps, coalesced along the contiguous axis; the
+# rotated pass square, so that the diagonal band it reads from the image reuses its sectors.
+GPU_CONFIG = ExpandConfig(ScanConfig(128, 8, 4), ScanConfig(32, 32, 4), ScanConfig(32, 32, 4), 16, 64, 4, 8, None)
 # The interpreter pays per operation, not per element: large tiles. Tests shrink them to cross seams.
-INTERPRETER_CONFIG = ExpandConfig(ScanConfig(64, 64, 1), ScanConfig(64, 64, 1), 64, 64, 1, 1, 2)
+INTERPRETER_CONFIG = ExpandConfig(ScanConfig(64, 64, 1), ScanConfig(64, 64, 1), ScanConfig(64, 64, 1), 64, 64, 1, 1, 2)
 
 
 def _triton_meta(device: torch.device, config: ScanConfig | int) -> dict:
@@ -87,7 +90,7 @@ def _running_max(
     s_b, s_h, s_w = src.stride()
     d_b, d_h, d_w = dst.stride()
     if along_rows:
-        lines, n, scan = h, w, config.rows
+        lines, n, scan = h, w, config.rotated if rotated else config.rows
         strides = (s_b, s_h, s_w, d_b, d_h, d_w)
     else:
         lines, n, scan = w, h, config.cols

@@ -6,7 +6,7 @@
 
 from . import _version, ops, reference
 from ._backend import HAS_TRITON, uses_triton
-from .api import InpaintInputs, grow_mask, modify_mask, prepare_inpaint, prepare_inpaint_was
+from .api import InpaintInputs, expand_mask, grow_mask, modify_mask, prepare_inpaint, prepare_inpaint_was
 from .masks import (
     InpaintConditioningInputs,
     composite_masked,
@@ -35,6 +35,7 @@ __all__ = [
     "encode_for_inpaint",
     "encode_for_inpaint_batched",
     "encode_for_inpaint_was",
+    "expand_mask",
     "grow_mask",
     "modify_mask",
     "ops",

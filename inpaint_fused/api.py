@@ -7,7 +7,7 @@ from typing import NamedTuple, Optional
 import torch
 
 from . import ops
-from .check import VAE_DTYPES, check_image, check_int, mask_batch
+from .check import VAE_DTYPES, check_bool, check_image, check_int, mask_batch
 
 
 def _prepare_core(pixels, mask, grow, ratio, vae_dtype):
@@ -191,3 +191,47 @@ def modify_mask(mask: torch.Tensor, mask_offset: int) -> torch.Tensor:
     """
     offset = check_int(mask_offset, "mask_offset")
     return _call(torch.ops.inpaint_fused.modify_mask, _modify_was, mask_batch(mask), offset).squeeze(1)
+
+
+MAX_EXPAND = 16384  # ComfyUI's MAX_RESOLUTION, the range of GrowMask's ``expand``
+
+
+def _expand_mask(mask, expand, tapered_corners):
+    return ops.expand_mask.expand_mask(mask, expand, tapered_corners)
+
+
+def check_expand_mask_args(mask: object, expand: object, tapered_corners: object) -> tuple[torch.Tensor, int, bool]:
+    """``expand_mask``'s arguments checked, the mask as ``(B, h, w)``; errors name the argument."""
+    expand = check_int(expand, "expand", -MAX_EXPAND, MAX_EXPAND)
+    tapered_corners = check_bool(tapered_corners, "tapered_corners")
+    return mask_batch(mask), expand, tapered_corners
+
+
+def expand_mask(mask: torch.Tensor, expand: int, tapered_corners: bool = True) -> torch.Tensor:
+    """ComfyUI "GrowMask": grey dilation (``expand > 0``) or erosion (``< 0``) by ``|expand|`` pixels.
+
+    Equals ``|expand|`` steps of scipy's ``grey_dilation``/``grey_erosion`` with a 3x3 cross
+    (``tapered_corners``) or square footprint: per pixel, the maximum (minimum) over the diamond
+    ``|di| + |dj| <= |expand|`` or the ``(2|expand| + 1)**2`` box, clipped to the image. Values are
+    selected, never computed, so any float mask gives the stock node's values exactly, in its own
+    dtype, at a cost per pixel that does not depend on ``expand``. NaN propagates: a pixel whose
+    window holds a NaN is NaN (scipy's result there depends on its scan order). Runs the Triton
+    kernels on CUDA tensors (and CPU tensors under ``TRITON_INTERPRET=1``), torch ops elsewhere.
+
+    Shape:
+        - mask: ``(B, h, w)``, ``(h, w)`` or ``(B, 1, h, w)``, float16/bfloat16/float32/float64, any strides.
+        - output: ``(B, h, w)``, contiguous, the mask's dtype and device (``(1, h, w)`` for a 2D mask,
+          as the stock node).
+
+    Raises:
+        TypeError: a non-tensor or non-float ``mask``, a non-int ``expand``, a non-bool ``tapered_corners``.
+        ValueError: a ``mask`` of another rank or empty, ``expand`` outside ``[-16384, 16384]``.
+
+    Example:
+        >>> import torch, inpaint_fused as ifd
+        >>> m = torch.zeros(9, 9); m[4, 4] = 1
+        >>> int(ifd.expand_mask(m, 2).sum()), int(ifd.expand_mask(m, 2, tapered_corners=False).sum())
+        (13, 25)
+    """
+    mask, expand, tapered_corners = check_expand_mask_args(mask, expand, tapered_corners)
+    return _call(torch.ops.inpaint_fused.expand_mask, _expand_mask, mask, expand, tapered_corners)

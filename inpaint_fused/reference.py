@@ -25,6 +25,7 @@ __all__ = [
     "vae_input",
     "vae_encode",
     "vae_encode_batched",
+    "grow_mask_node",
 ]
 
 
@@ -354,3 +355,28 @@ __all__ += [
     "inpaint_model_conditioning_prepare",
     "conditioning_set_values",
 ]
+def grow_mask_node(mask: torch.Tensor, expand: int, tapered_corners: bool) -> torch.Tensor:
+    """ComfyUI ``GrowMask.expand_mask`` (``comfy_extras/nodes_mask.py``): ``|expand|`` scipy steps per mask.
+
+    Each step is ``grey_dilation`` (``expand > 0``) or ``grey_erosion`` (``< 0``) with a 3x3
+    footprint, a cross when ``tapered_corners`` else the full square; scipy's default border mode
+    (``reflect``) lets no outside value win. Goes through numpy: the mask must be on the CPU in
+    float32 or float64; the result is a CPU ``(B, h, w)`` tensor of that dtype.
+    """
+    import numpy as np
+    import scipy.ndimage
+
+    c = 0 if tapered_corners else 1
+    kernel = np.array([[c, 1, c], [1, 1, 1], [c, 1, c]])
+    mask = mask.reshape((-1, mask.shape[-2], mask.shape[-1]))
+    out = []
+    for m in mask:
+        output = m.numpy()
+        for _ in range(abs(expand)):
+            if expand < 0:
+                output = scipy.ndimage.grey_erosion(output, footprint=kernel)
+            else:
+                output = scipy.ndimage.grey_dilation(output, footprint=kernel)
+        output = torch.from_numpy(output)
+        out.append(output)
+    return torch.stack(out, dim=0)

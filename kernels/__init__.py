@@ -5,6 +5,7 @@ Imports ``triton`` and nothing from the package; launchers live in ``inpaint_fus
 
 from .composite_masked import _composite_masked_kernel
 from .diffusers_mask import _diffusers_grow_rows_kernel, _diffusers_inpaint_kernel
+from .expand_mask import _diamond_taps_kernel, _running_max_kernel
 from .feather_mask import _feather_mask_kernel
 from .fill import _inpaint_fill_kernel
 from .morphology import _box_rows_kernel
@@ -18,4 +19,6 @@ __all__ = [
     "_feather_mask_kernel",
     "_inpaint_fill_kernel",
     "_threshold_mask_kernel",
+    "_diamond_taps_kernel",
+    "_running_max_kernel",
 ]

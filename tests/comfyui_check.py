@@ -2,7 +2,8 @@
 
 Usage: ``python tests/comfyui_check.py COMFYUI_PATH PACK [--gpu]`` with ComfyUI's interpreter, PACK the
 inpaint-fused checkout (loaded as a custom node). Without ``--gpu`` ComfyUI starts as with ``--cpu``.
-Prints ``RESULTS {json}``: one boolean per comparison (bit for bit: values, dtypes, devices).
+Prints ``RESULTS {json}``: one boolean per comparison (bit for bit: values, dtypes, devices), for the
+five encoders and the five mask-chain nodes.
 ``tests/test_comfyui.py`` runs it when ``COMFYUI_PATH`` is set; on the GPU machine it runs by hand.
 """
 
@@ -103,4 +104,56 @@ whole = run("VAEEncodeForInpaint", pixels=pixels, vae=vae, mask=mask, grow_mask_
 results["inpaint batched ~ whole clip"] = torch.equal(fused["noise_mask"], whole["noise_mask"]) and torch.allclose(
     fused["samples"], whole["samples"], rtol=0, atol=1e-5
 )
+# The mask nodes live in comfy_extras, which ComfyUI loads at start.
+extras = nodes.load_custom_node(os.path.join(comfy_path, "comfy_extras", "nodes_mask.py"), module_parent="comfy_extras")
+extras = asyncio.run(extras) if inspect.iscoroutine(extras) else extras
+results["loaded"] = results["loaded"] and bool(extras)
+
+
+def same_outputs(node_id, stock_id, **inputs):
+    return _same(run_all(node_id, **inputs), run_all(stock_id, **inputs))
+
+
+def run_all(node_id, **inputs):
+    cls = nodes.NODE_CLASS_MAPPINGS[node_id]
+    if hasattr(cls, "FUNCTION"):
+        return tuple(getattr(cls(), cls.FUNCTION)(**inputs))
+    out = cls.execute(**inputs)
+    out = asyncio.run(out) if inspect.iscoroutine(out) else out
+    return tuple(out.result)
+
+
+def _same(a, b):
+    if isinstance(b, torch.Tensor):
+        return isinstance(a, torch.Tensor) and a.dtype == b.dtype and a.device == b.device and torch.equal(a, b)
+    if isinstance(b, dict):
+        return isinstance(a, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in b)
+    if isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
+grey = torch.rand((3, 30, 26), generator=g)
+for expand, tapered in ((5, True), (-3, False), (0, True)):
+    results[f"grow mask expand={expand} tapered={tapered}"] = same_outputs(
+        "GrowMaskFused", "GrowMask", mask=grey, expand=expand, tapered_corners=tapered
+    )
+for widths in ((0, 0, 0, 0), (3, 5, 7, 2), (100, 1, 26, 30)):
+    inputs = dict(zip(("left", "top", "right", "bottom"), widths, strict=True), mask=mask)
+    results[f"feather {widths}"] = same_outputs("FeatherMaskFused", "FeatherMask", **inputs)
+for value in (0.0, 0.3, 0.5):
+    results[f"threshold {value}"] = same_outputs("ThresholdMaskFused", "ThresholdMask", mask=mask, value=value)
+source = torch.rand((1, 20, 17, 4), generator=g)
+for x, y, resize, m in ((3, 4, False, mask), (30, 40, False, None), (0, 0, True, mask[:1])):
+    inputs = {"destination": pixels, "source": source, "x": x, "y": y, "resize_source": resize}
+    if m is not None:
+        inputs["mask"] = m
+    results[f"composite {x} {y} {resize}"] = same_outputs("ImageCompositeMaskedFused", "ImageCompositeMasked", **inputs)
+positive = [[torch.rand(1, 4, 8, generator=g), {"pooled_output": torch.rand(1, 8, generator=g)}]]
+negative = [[torch.rand(1, 4, 8, generator=g), {}]]
+for noise_mask in (True, False):
+    inputs = {"positive": positive, "negative": negative, "vae": vae, "pixels": pixels[:1], "mask": mask[:1]}
+    results[f"conditioning noise_mask={noise_mask}"] = same_outputs(
+        "InpaintModelConditioningFused", "InpaintModelConditioning", noise_mask=noise_mask, **inputs
+    )
 print("RESULTS " + json.dumps(results))

@@ -89,6 +89,7 @@ def test_progress_outside_comfyui_is_tqdm():
 CHECK_SCRIPT = Path(__file__).resolve().parent / "comfyui_check.py"
 
 
+
 def test_fused_nodes_equal_stock_nodes_in_real_comfyui():
     comfy_path = os.environ.get("COMFYUI_PATH")
     if not comfy_path:
@@ -102,4 +103,4 @@ def test_fused_nodes_equal_stock_nodes_in_real_comfyui():
     assert done.returncode == 0 and lines, done.stderr[-4000:]
     results = json.loads(lines[-1].removeprefix("RESULTS "))
     assert results.pop("loaded") is True
-    assert len(results) == 11 and all(results.values()), results
+    assert len(results) == 25 and all(results.values()), results

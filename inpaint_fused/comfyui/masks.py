@@ -7,6 +7,10 @@ kernel on a GPU, the pure-torch path on the CPU), and returns there. InpaintMode
 the exception: its pixels go to the VAE's device anyway, so they go once, the gray fill runs there,
 and both encodes start from pixels already on the device (the stock node fills on the CPU and
 lets ``VAE.encode`` upload twice, scaling and casting on the CPU each time).
+
+GrowMaskFused runs on ComfyUI's torch device when Triton runs there (a grow of 64 costs the CPU far
+more than the round trip), else on the CPU's pure-torch path, and returns on ComfyUI's intermediate
+device. Nothing from ComfyUI is imported at module level (it runs and is tested without ComfyUI).
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ from typing import Optional
 
 import torch
 
-from .. import masks, reference
+from .. import _backend, api, masks, reference
+from ..ops.expand_mask_torch import expand_mask_torch
 
 
 def feather(mask: torch.Tensor, left: int, top: int, right: int, bottom: int) -> torch.Tensor:
@@ -67,3 +72,45 @@ def inpaint_model_conditioning(
     positive = reference.conditioning_set_values(positive, values)
     negative = reference.conditioning_set_values(negative, values)
     return positive, negative, out_latent
+
+
+def torch_device() -> torch.device:
+    """ComfyUI's torch device (the GPU it runs models on), or the CPU outside ComfyUI."""
+    try:
+        from comfy.model_management import get_torch_device
+    except ImportError:
+        return torch.device("cpu")
+    return get_torch_device()
+
+
+def intermediate_device() -> torch.device:
+    """Where ComfyUI keeps node outputs between nodes (the CPU unless ``--gpu-only``), or the CPU."""
+    try:
+        from comfy.model_management import intermediate_device as comfy_intermediate_device
+    except ImportError:
+        return torch.device("cpu")
+    return comfy_intermediate_device()
+
+
+def grow_mask(
+    mask: torch.Tensor,
+    expand: int,
+    tapered_corners: bool,
+    device: Optional[torch.device] = None,
+    output_device: Optional[torch.device] = None,
+) -> torch.Tensor:
+    """``GrowMaskFused``: the MASK of "GrowMask", ``(B, h, w)`` in the mask's dtype.
+
+    Runs the Triton kernels on ``device`` (default: ComfyUI's torch device) when it is a CUDA
+    device, else the pure-torch path on the CPU; the result goes to ``output_device`` (default:
+    ComfyUI's intermediate device, the CPU, where the stock node's numpy round trip leaves it).
+    """
+    if isinstance(mask, torch.Tensor) and mask.dim() >= 2:  # the stock node's reshape: any leading dims are the batch
+        mask = mask.reshape((-1, mask.shape[-2], mask.shape[-1]))
+    mask, expand, tapered_corners = api.check_expand_mask_args(mask, expand, tapered_corners)
+    device = torch_device() if device is None else torch.device(device)
+    if device.type == "cuda" and _backend.uses_triton(device):
+        out = api.expand_mask(mask.to(device), expand, tapered_corners)
+    else:
+        out = expand_mask_torch(mask.cpu(), expand, tapered_corners)
+    return out.to(intermediate_device() if output_device is None else output_device)

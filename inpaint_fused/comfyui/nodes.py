@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from comfy_api.latest import ComfyExtension, io
 
-from . import latents
+from . import latents, masks
 
 GROW_MASK_BY = io.Int.Input("grow_mask_by", default=6, min=0, max=64, step=1)
 PER_BATCH = io.Int.Input("per_batch", default=16, min=1, step=1)
@@ -108,12 +108,35 @@ class VAEEncodeForInpaintBatchedFused(io.ComfyNode):
         return io.NodeOutput(latents.encode_for_inpaint_batched(vae, pixels, mask, grow_mask_by, per_batch))
 
 
+class GrowMaskFused(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="GrowMaskFused",
+            display_name="Grow Mask (fused)",
+            category="mask",
+            description='Same MASK as "GrowMask", computed on the GPU at a cost that does not depend on expand '
+            "(inpaint-fused).",
+            inputs=[
+                io.Mask.Input("mask"),
+                io.Int.Input("expand", default=0, min=-16384, max=16384, step=1),
+                io.Boolean.Input("tapered_corners", default=True),
+            ],
+            outputs=[io.Mask.Output()],
+        )
+
+    @classmethod
+    def execute(cls, mask, expand, tapered_corners) -> io.NodeOutput:
+        return io.NodeOutput(masks.grow_mask(mask, expand, tapered_corners))
+
+
 NODES = [
     VAEEncodeForInpaintFused,
     VAEEncodeForInpaintWASFused,
     VAEEncodeFused,
     VAEEncodeBatchedFused,
     VAEEncodeForInpaintBatchedFused,
+    GrowMaskFused,
 ]
 
 
@@ -128,7 +151,6 @@ async def comfy_entrypoint() -> InpaintFusedExtension:
 
 # --- The rest of the inpainting chain (ComfyUI v0.3.64 nodes_mask.py / nodes.py) ------------------------------
 
-from . import masks  # noqa: E402
 
 MAX_RESOLUTION = 16384  # nodes.MAX_RESOLUTION, the stock inputs' range
 SAME = "Same result as the stock node, bit for bit (inpaint-fused: one Triton pass where the inputs are on a GPU). "

@@ -1,0 +1,172 @@
+"""``torch.ops.inpaint_fused.expand_mask``: ComfyUI's GrowMask (grey dilation/erosion), O(1) per pixel.
+
+``|expand|`` steps of a 3x3 square give the maximum (minimum for erosion) over the
+``(2|e| + 1)**2`` box clipped to the image: a running maximum along the rows, then along the
+columns (``_running_max_kernel``, van Herk/Gil-Werman). ``|expand|`` steps of the 3x3 cross give
+the maximum over the diamond ``|di| + |dj| <= |e|`` clipped to the image. With ``u = i + j`` and
+``v = i - j`` the diamond is ``max(|du|, |dv|) <= e`` with ``du = dv (mod 2)``:
+
+- ``S_m``, the maximum over ``p + a(1, 1) + b(1, -1)``, ``|a|, |b| <= m``, is a square of radius
+  ``m`` on each parity class of the rotated grid (the two running maxima, the first one reading
+  the image through the rotation);
+- diamond(2m + 1) = ``S_m`` over the 5-point cross, diamond(2m + 2) = ``S_m`` over the 13-point
+  diamond of radius 2 (``_diamond_taps_kernel``).
+
+The first diagonal pass is not clipped to the image (a point ``p + a(1, 1)`` outside it can see
+pixels inside along ``(1, -1)``): the rotated grid covers the image's whole bounding diamond and
+a margin of 2 for the taps, ``-inf`` where no pixel lands, so every maximum is exact.
+
+Radii are clipped where more changes nothing (the square per axis at ``n - 1``, the diamond at
+``h + w - 2``); the cost per pixel does not depend on them. Erosion is the dilation of ``-mask``.
+On devices where Triton does not run, :mod:`.expand_mask_torch` computes the same with torch ops.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Optional
+
+import torch
+
+from .. import _backend
+from .expand_mask_torch import expand_mask_torch
+from .launch import cdiv, check_index_range, round_up, run_length
+
+
+class ScanConfig(NamedTuple):
+    """Tile of a running-maximum pass: ``block_t`` positions along the scan by ``block_l`` lines."""
+
+    block_t: int
+    block_l: int
+    warps: int
+
+
+class ExpandConfig(NamedTuple):
+    """Launch settings: the passes along rows (contiguous scan), along columns and along the rows of the
+    rotated grid (read from the image along its anti-diagonals), the taps' tiles, programs per SM.
+
+    ``runs`` fixes the number of programs per line block under the interpreter, which has no SMs
+    to fill (more than one, so that CI exercises the seams between them).
+    """
+
+    rows: ScanConfig
+    cols: ScanConfig
+    rotated: ScanConfig
+    tile_h: int
+    tile_w: int
+    tile_warps: int
+    programs_per_sm: int
+    runs: Optional[int]
+
+
+# Not yet swept on a GPU: tiles of 1k elements, 4 warps, coalesced along the contiguous axis; the
+# rotated pass square, so that the diagonal band it reads from the image reuses its sectors.
+GPU_CONFIG = ExpandConfig(ScanConfig(128, 8, 4), ScanConfig(32, 32, 4), ScanConfig(32, 32, 4), 16, 64, 4, 8, None)
+# The interpreter pays per operation, not per element: large tiles. Tests shrink them to cross seams.
+INTERPRETER_CONFIG = ExpandConfig(ScanConfig(64, 64, 1), ScanConfig(64, 64, 1), ScanConfig(64, 64, 1), 64, 64, 1, 1, 2)
+
+
+def _triton_meta(device: torch.device, config: ScanConfig | int) -> dict:
+    warps = config.warps if isinstance(config, ScanConfig) else config
+    return {"num_warps": warps} if device.type == "cuda" else {}
+
+
+def _running_max(
+    src: torch.Tensor,
+    dst: torch.Tensor,
+    radius: int,
+    along_rows: bool,
+    negate: bool,
+    config: ExpandConfig,
+    rotated: bool = False,
+) -> None:
+    """One pass of ``_running_max_kernel`` over ``(B, h, w)`` views: along each row or each column.
+
+    ``rotated``: along the rows of the rotated grid ``dst (2B, half, half)`` of the images ``src``.
+    """
+    import triton.language as tl
+
+    _kernels = _backend.load_kernels()
+    batch, h, w = dst.shape
+    s_b, s_h, s_w = src.stride()
+    d_b, d_h, d_w = dst.stride()
+    if along_rows:
+        lines, n, scan = h, w, config.rotated if rotated else config.rows
+        strides = (s_b, s_h, s_w, d_b, d_h, d_w)
+    else:
+        lines, n, scan = w, h, config.cols
+        strides = (s_b, s_w, s_h, d_b, d_w, d_h)
+    radius = min(radius, n - 1)
+    line_blocks = cdiv(lines, scan.block_l)
+    if config.runs is None:
+        target = config.programs_per_sm * _backend.multiprocessor_count(src.device.index)
+        runs = max(1, target // max(1, batch * line_blocks))
+    else:
+        runs = config.runs
+    # Each phase of a run reads its outputs, up to 3 radii of warm-up and a partial tile: keep runs
+    # at least 4 radii and 4 tiles long, so that the extra reads stay a fraction whatever the radius.
+    seg_len = max(run_length(n, scan.block_t, runs, 8 * radius), min(4 * scan.block_t, round_up(n, scan.block_t)))
+    compute = tl.float64 if src.dtype == torch.float64 else tl.float32
+    _kernels._running_max_kernel[(batch, line_blocks, cdiv(n, seg_len))](
+        src, dst, *strides, lines, n, radius, seg_len, src.shape[1], src.shape[2],
+        NEGATE=negate, ROTATED=rotated, COMPUTE=compute, BLOCK_T=scan.block_t, BLOCK_L=scan.block_l,
+        LOG_T=scan.block_t.bit_length() - 1, **_triton_meta(src.device, scan),
+    )
+
+
+def _square(mask: torch.Tensor, radius: int, negate: bool, config: ExpandConfig) -> torch.Tensor:
+    """Maximum (``negate``: minimum) over the ``(2r + 1)**2`` box clipped to each image of ``mask (B, h, w)``."""
+    rows = torch.empty(mask.shape, dtype=mask.dtype, device=mask.device)
+    _running_max(mask, rows, radius, True, negate, config)
+    out = torch.empty(mask.shape, dtype=mask.dtype, device=mask.device)
+    _running_max(rows, out, radius, False, negate, config)
+    return out
+
+
+def _diamond(mask: torch.Tensor, radius: int, negate: bool, config: ExpandConfig) -> torch.Tensor:
+    """Maximum (``negate``: minimum) over ``|di| + |dj| <= radius`` clipped to each image; ``radius >= 1``."""
+    import triton.language as tl
+
+    _kernels = _backend.load_kernels()
+    batch, h, w = mask.shape
+    half = cdiv(h + w + 3, 2)
+    m = (radius - 1) // 2
+    # S_m on the rotated grid: along its rows straight from the image, then along its columns.
+    grid = torch.empty((batch * 2, half, half), dtype=mask.dtype, device=mask.device)
+    _running_max(mask, grid, m, True, negate, config, rotated=True)
+    if m > 0:
+        rows, grid = grid, torch.empty_like(grid)
+        _running_max(rows, grid, m, False, negate, config)
+    out = torch.empty(mask.shape, dtype=mask.dtype, device=mask.device)
+    compute = tl.float64 if mask.dtype == torch.float64 else tl.float32
+    _kernels._diamond_taps_kernel[(batch, cdiv(h, config.tile_h), cdiv(w, config.tile_w))](
+        grid, out, *out.stride(), h, w, half,
+        EVEN=radius % 2 == 0, NEGATE=negate, COMPUTE=compute, BLOCK_H=config.tile_h, BLOCK_W=config.tile_w,
+        **_triton_meta(mask.device, config.tile_warps),
+    )
+    return out
+
+
+def expand_mask(mask: torch.Tensor, expand: int, tapered_corners: bool) -> torch.Tensor:
+    """The implementation behind the op: ``(B, h, w)`` -> new contiguous ``(B, h, w)``, same dtype and device."""
+    if not _backend.uses_triton(mask.device):
+        return expand_mask_torch(mask, expand, tapered_corners)
+    check_index_range(mask, "mask")
+    _, h, w = mask.shape
+    radius = min(abs(expand), h + w - 2) if tapered_corners else abs(expand)
+    if radius == 0:
+        return mask.clone(memory_format=torch.contiguous_format)
+    config = GPU_CONFIG if mask.device.type == "cuda" else INTERPRETER_CONFIG
+    if tapered_corners:
+        return _diamond(mask, radius, expand < 0, config)
+    return _square(mask, radius, expand < 0, config)
+
+
+@torch.library.custom_op("inpaint_fused::expand_mask", mutates_args=())
+def expand_mask_op(mask: torch.Tensor, expand: int, tapered_corners: bool) -> torch.Tensor:
+    """ComfyUI GrowMask of a ``(B, h, w)`` mask: ``(B, h, w)`` in the mask's dtype."""
+    return expand_mask(mask, expand, tapered_corners)
+
+
+@expand_mask_op.register_fake
+def _(mask, expand, tapered_corners):
+    return mask.new_empty(mask.shape)

@@ -1,0 +1,253 @@
+"""``expand_mask`` (ComfyUI GrowMask) against the stock node's scipy code, kernels and pure-torch path.
+
+The reference is ``reference.grow_mask_node``, the stock node line for line; every comparison is
+``torch.equal`` (values are selected, never computed). The kernels run on the GPU, or here under
+Triton's interpreter on small shapes; the pure-torch path (``ops.expand_mask_torch``, what a
+CPU-only ComfyUI runs) takes the full matrix of sizes and radii.
+"""
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import inpaint_fused as ifd
+from inpaint_fused import reference
+from inpaint_fused.comfyui import masks
+from inpaint_fused.ops import expand_mask as expand_op
+from inpaint_fused.ops.expand_mask_torch import expand_mask_torch
+
+SIZES = [(1, 1), (1, 7), (7, 1), (5, 9), (37, 53)]
+EXPANDS = [0, 1, -1, 2, -2, 3, -3, 7, -7, 20, -20, 300, -300]
+
+
+def _grey(batch: int, h: int, w: int, seed: int, dtype=torch.float32) -> torch.Tensor:
+    """Grey values with flat regions (ties) and a few exact 0s and 1s, as masks from feathering have."""
+    g = torch.Generator().manual_seed(seed)
+    values = torch.rand(batch, h, w, generator=g)
+    flat = torch.rand(batch, h, w, generator=g)
+    values = torch.where(flat < 0.2, 0.0, torch.where(flat > 0.9, 1.0, values))
+    return values.to(dtype)
+
+
+def _binary(batch: int, h: int, w: int, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return (torch.rand(batch, h, w, generator=g) > 0.85).float()
+
+
+def _stock(mask: torch.Tensor, expand: int, tapered: bool) -> torch.Tensor:
+    """The stock node's result in the mask's dtype (numpy has no bfloat16 and scipy no float16: via float64)."""
+    if mask.dtype in (torch.float32, torch.float64):
+        return reference.grow_mask_node(mask.cpu(), expand, tapered)
+    return reference.grow_mask_node(mask.cpu().double(), expand, tapered).to(mask.dtype)
+
+
+# --- the reference itself, by hand
+
+
+def test_reference_hand_checked_shapes_of_the_footprints():
+    point = torch.zeros(1, 9, 9)
+    point[0, 4, 4] = 1.0
+    diamond = reference.grow_mask_node(point, 2, True)[0]
+    rows, cols = torch.meshgrid(torch.arange(9), torch.arange(9), indexing="ij")
+    assert torch.equal(diamond, ((rows - 4).abs() + (cols - 4).abs() <= 2).float())
+    square = reference.grow_mask_node(point, 2, False)[0]
+    assert torch.equal(square, (((rows - 4).abs() <= 2) & ((cols - 4).abs() <= 2)).float())
+
+
+def test_reference_hand_checked_grey_row_and_border():
+    row = torch.tensor([[[0.0, 0.25, 0.75, 0.5, 0.0]]])
+    assert torch.equal(reference.grow_mask_node(row, 1, True), torch.tensor([[[0.25, 0.75, 0.75, 0.75, 0.5]]]))
+    assert torch.equal(reference.grow_mask_node(row, -1, True), torch.tensor([[[0.0, 0.0, 0.25, 0.0, 0.0]]]))
+    # The border neither grows nor shrinks a mask: outside the image never wins.
+    ones = torch.ones(1, 4, 6)
+    assert torch.equal(reference.grow_mask_node(ones, -3, False), ones)
+    corner = torch.zeros(1, 4, 6)
+    corner[0, 0, 0] = 0.5
+    grown = reference.grow_mask_node(corner, 2, True)
+    assert grown.shape == (1, 4, 6) and grown.dtype == torch.float32
+    assert grown[0, :3, :3].tolist() == [[0.5, 0.5, 0.5], [0.5, 0.5, 0.0], [0.5, 0.0, 0.0]]
+    assert torch.equal(reference.grow_mask_node(row[0], 0, True), row)  # (h, w) -> (1, h, w), unchanged
+
+
+# --- the pure-torch path: the whole matrix
+
+
+@pytest.mark.parametrize("tapered", [True, False])
+@pytest.mark.parametrize(("h", "w"), SIZES)
+def test_torch_path_equals_stock(h, w, tapered):
+    for i, expand in enumerate(EXPANDS):
+        mask = _grey(2, h, w, seed=i) if i % 2 else _binary(2, h, w, seed=i)
+        assert torch.equal(expand_mask_torch(mask, expand, tapered), _stock(mask, expand, tapered)), expand
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
+def test_torch_path_keeps_the_dtype(dtype):
+    mask = _grey(2, 11, 13, seed=5, dtype=dtype)
+    for expand, tapered in [(4, True), (-5, False), (-6, True)]:
+        out = expand_mask_torch(mask, expand, tapered)
+        assert out.dtype == dtype and torch.equal(out, _stock(mask, expand, tapered))
+
+
+# --- the kernels (interpreter on a CPU): small shapes
+
+
+@pytest.mark.parametrize(
+    ("h", "w", "expands"),
+    [(1, 1, [1, -300]), (1, 7, [2, -3]), (7, 1, [-2, 300]), (5, 9, [0, 1, -2, -7, 300]),
+     (37, 53, [3, -2, -7, 20, 300])],
+)
+@pytest.mark.parametrize("tapered", [True, False])
+def test_kernels_equal_stock(device, h, w, expands, tapered):
+    for i, expand in enumerate(expands):
+        mask = _grey(2, h, w, seed=10 + i) if i % 2 == 0 else _binary(2, h, w, seed=10 + i)
+        out = ifd.expand_mask(mask.to(device), expand, tapered)
+        assert out.shape == (2, h, w) and out.device.type == device.type and out.is_contiguous()
+        assert torch.equal(out.cpu(), _stock(mask, expand, tapered)), expand
+
+
+@pytest.mark.parametrize(("expand", "tapered"), [(2, True), (-5, True), (-12, False)])
+def test_kernels_cross_tile_and_program_seams(device, monkeypatch, expand, tapered):
+    """Small tiles and three programs per line: carries between tiles and runs meeting mid-window."""
+    if device.type == "cuda":
+        pytest.skip("the interpreter's launch settings only")
+    small = expand_op.ScanConfig(16, 16, 1)
+    config = expand_op.ExpandConfig(small, small, small, 16, 16, 1, 1, 3)
+    monkeypatch.setattr(expand_op, "INTERPRETER_CONFIG", config)
+    mask = _grey(1, 29, 41, seed=expand)
+    assert torch.equal(ifd.expand_mask(mask, expand, tapered).cpu(), _stock(mask, expand, tapered))
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
+def test_kernels_keep_the_dtype(device, dtype):
+    mask = _grey(1, 9, 14, seed=3, dtype=dtype)
+    for expand, tapered in [(3, True), (-4, False)]:
+        out = ifd.expand_mask(mask.to(device), expand, tapered)
+        assert out.dtype == dtype and torch.equal(out.cpu(), _stock(mask, expand, tapered))
+
+
+def test_kernels_take_strided_views(device):
+    base = _grey(2, 15, 11, seed=8).to(device)
+    views = {"transposed": base.mT, "sliced": base[:, 3:14:2, 1:], "channel": base[:1].unsqueeze(1)}
+    for name, view in views.items():
+        for expand, tapered in [(4, True), (-3, False)]:
+            expected = _stock(view.cpu().contiguous(), expand, tapered)
+            assert torch.equal(ifd.expand_mask(view, expand, tapered).cpu(), expected), name
+
+
+def test_nan_propagates(device):
+    mask = _grey(1, 12, 15, seed=2)
+    mask[0, 3, 4] = float("nan")
+    mask[0, 10, 14] = float("nan")
+    nan_at = torch.isnan(mask).float()
+    for expand, tapered in [(2, True), (-3, False)]:
+        for out in (ifd.expand_mask(mask.to(device), expand, tapered).cpu(), expand_mask_torch(mask, expand, tapered)):
+            window_has_nan = reference.grow_mask_node(nan_at, abs(expand), tapered) > 0
+            assert torch.equal(torch.isnan(out), window_has_nan)
+            fill = float("-inf") if expand > 0 else float("inf")
+            expected = _stock(torch.nan_to_num(mask, nan=fill), expand, tapered)
+            assert torch.equal(out[~window_has_nan], expected[~window_has_nan])
+
+
+def test_registered_op(device):
+    mask = _grey(2, 3, 5, seed=4).to(device)
+    torch.library.opcheck(torch.ops.inpaint_fused.expand_mask.default, (mask[:, :, 1:], -2, False))
+
+
+def test_torch_compile_fullgraph(device):
+    torch._dynamo.reset()
+    # aot_eager: dynamo and AOT tracing through the fake (inductor adds a minute of C++ builds on a CPU).
+    compiled = torch.compile(lambda m: ifd.expand_mask(m, 3, True), fullgraph=True, dynamic=True, backend="aot_eager")
+    for h, w in ((8, 10), (6, 13)):
+        mask = _grey(1, h, w, seed=6).to(device)
+        assert torch.equal(compiled(mask).cpu(), _stock(mask.cpu(), 3, True))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    h=st.integers(1, 24),
+    w=st.integers(1, 24),
+    expand=st.integers(-60, 60),
+    tapered=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_fuzz_torch_path(h, w, expand, tapered, seed):
+    mask = _grey(1, h, w, seed)
+    assert torch.equal(expand_mask_torch(mask, expand, tapered), _stock(mask, expand, tapered))
+
+
+@settings(max_examples=6, deadline=None)
+@given(
+    h=st.integers(1, 20),
+    w=st.integers(1, 20),
+    expand=st.integers(-30, 30),
+    tapered=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_fuzz_kernels(h, w, expand, tapered, seed):
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    mask = _grey(1, h, w, seed)
+    assert torch.equal(ifd.expand_mask(mask.to(device), expand, tapered).cpu(), _stock(mask, expand, tapered))
+
+
+@pytest.mark.parametrize(
+    ("args", "error", "match"),
+    [
+        (([[0.5]], 1), TypeError, "mask must be a torch.Tensor"),
+        ((torch.ones(4, 4, dtype=torch.int64), 1), TypeError, "mask must be a float16/bfloat16/float32/float64"),
+        ((torch.ones(4), 1), ValueError, r"mask must be \(B, h, w\)"),
+        ((torch.ones(0, 4, 4), 1), ValueError, "mask must not be empty"),
+        ((torch.ones(4, 4), 1.5), TypeError, "expand must be an int"),
+        ((torch.ones(4, 4), True), TypeError, "expand must be an int"),
+        ((torch.ones(4, 4), 16385), ValueError, "expand must be <= 16384"),
+        ((torch.ones(4, 4), -16385), ValueError, "expand must be >= -16384"),
+        ((torch.ones(4, 4), 1, 1), TypeError, "tapered_corners must be a bool"),
+    ],
+)
+def test_bad_input_names_the_argument(args, error, match):
+    with pytest.raises(error, match=match):
+        ifd.expand_mask(*args)
+    with pytest.raises(error, match=match):
+        masks.grow_mask(*args, *(() if len(args) > 2 else (True,)))
+
+
+def test_api_refuses_a_mask_of_several_channels():
+    with pytest.raises(ValueError, match=r"mask of rank 4 must be \(B, 1, h, w\)"):
+        ifd.expand_mask(torch.ones(2, 3, 4, 4), 1)
+
+
+# --- the ComfyUI node's boundary
+
+
+@pytest.mark.parametrize(("expand", "tapered"), [(0, True), (5, True), (-4, True), (6, False), (-9, False)])
+def test_node_equals_stock_on_cpu(expand, tapered):
+    mask = _grey(3, 21, 34, seed=expand + 40)
+    out = masks.grow_mask(mask, expand, tapered, device=torch.device("cpu"))
+    stock = reference.grow_mask_node(mask, expand, tapered)
+    assert out.device == stock.device and out.dtype == stock.dtype and torch.equal(out, stock)
+
+
+def test_node_flattens_leading_dims_as_stock():
+    mask = _grey(6, 5, 7, seed=9).view(2, 3, 5, 7)
+    assert torch.equal(masks.grow_mask(mask, 2, False, device="cpu"), reference.grow_mask_node(mask, 2, False))
+
+
+def test_node_outside_comfyui_runs_and_returns_on_the_cpu():
+    mask = _grey(1, 10, 12, seed=1)[0]  # (h, w) -> (1, h, w), as the stock node
+    out = masks.grow_mask(mask, -2, True)
+    assert out.shape == (1, 10, 12) and out.device.type == "cpu"
+    assert torch.equal(out, reference.grow_mask_node(mask, -2, True))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("expand", [1, 16, -16, 64, -64])
+@pytest.mark.parametrize("tapered", [True, False])
+def test_gpu_node_and_kernels_on_larger_masks(expand, tapered):
+    mask = _grey(2, 509, 767, seed=abs(expand))
+    stock = reference.grow_mask_node(mask, expand, tapered)
+    node = masks.grow_mask(mask, expand, tapered, device=torch.device("cuda"), output_device=torch.device("cpu"))
+    assert node.device.type == "cpu" and torch.equal(node, stock)
+    on_gpu = mask.cuda()
+    assert torch.equal(ifd.expand_mask(on_gpu, expand, tapered), expand_mask_torch(on_gpu, expand, tapered))
+    half = on_gpu.half()[:, ::3, 1::2]
+    assert torch.equal(ifd.expand_mask(half, expand, tapered), expand_mask_torch(half, expand, tapered))

@@ -440,3 +440,24 @@ def test_packaged_gpu_reference_is_a_gpu_summary_that_ships():
     assert {r["op"] for r in summary["rows"]} == {"core", "was"}
     setup = (Path(__file__).resolve().parents[1] / "setup.py").read_text()
     assert '"data/*.json"' in setup
+
+
+def test_headline_compares_fused_with_the_strongest_gpu_baseline(tmp_path):
+    def rec(case, provider, ms, gpu_ms=None):
+        return {"id": case, "provider": provider, "status": "ok", "median_ms": ms, "gpu_only_ms": gpu_ms}
+
+    records = [
+        rec("1024x1024-g6:bf16", "fused", 0.02, 0.01),
+        rec("1024x1024-g6:bf16", "reference-gpu", 0.5),
+        rec("1024x1024-g6:bf16", "torch.compile", 0.2),
+        rec("1024x1024-g6:bf16", "reference-cpu", 8.0),
+        {"id": "2048x2048-g64:bf16", "provider": "fused", "status": "skipped", "reason": "time limit"},
+        rec("512x512-g6:bf16", "fused", 0.01),
+    ]
+    rows = bm.headline.headline_rows(records)
+    assert rows == [["one 1024² image, `grow_mask_by=6`", "20 µs", "10 µs", "500 µs", "200 µs", "8 ms", "10.0×", "400×"]]
+    readme = tmp_path / "README.md"
+    readme.write_text(f"top\n{bm.HEADLINE_START}\nold\n{bm.HEADLINE_END}\nbottom\n")
+    bm.update_readme(readme, bm.render_headline({"sources": ["x.json"]}, records), (bm.HEADLINE_START, bm.HEADLINE_END))
+    text = readme.read_text()
+    assert "old" not in text and "| one 1024² image" in text and text.endswith("bottom\n")

@@ -9,7 +9,8 @@
 - :mod:`.memory`: peak extra device memory of a call;
 - :mod:`.runner`: measures (case, provider) pairs into records;
 - :mod:`.results`: environment metadata, saving and merging results files;
-- :mod:`.tables`, :mod:`.diffusers_tables`, :mod:`.plot`: reports; :mod:`.readme`: the README's blocks;
+- :mod:`.tables`, :mod:`.diffusers_tables`, :mod:`.plot`: reports; :mod:`.headline`: the README's
+  short table; :mod:`.readme`: splicing generated blocks;
 - :mod:`.summary`: the GPU reference shipped for the demo.
 
 The README tables and plots are generated from results files by these modules, never typed by hand.
@@ -17,6 +18,7 @@ The README tables and plots are generated from results files by these modules, n
 
 from .cases import DEFAULT_CASES, PREPARE_OUTPUTS, RATIO, Case, default_cases, make_inputs, parse_case, select_cases
 from .diffusers_tables import render_diffusers_markdown
+from .headline import HEADLINE_END, HEADLINE_START, render_headline
 from .memory import peak_extra_memory
 from .plot import PlotUnavailable, plot
 from .providers import (
@@ -43,6 +45,8 @@ __all__ = [
     "DIFFUSERS_END",
     "DIFFUSERS_START",
     "GROW_PROVIDERS",
+    "HEADLINE_END",
+    "HEADLINE_START",
     "PACKAGED_SUMMARY",
     "PREPARE_OUTPUTS",
     "PREPARE_PROVIDERS",
@@ -80,6 +84,7 @@ __all__ = [
     "providers_for",
     "radius_ratios",
     "render_diffusers_markdown",
+    "render_headline",
     "render_markdown",
     "render_text",
     "repo_root",

@@ -97,8 +97,10 @@ def _report_diffusers(args: argparse.Namespace) -> int:
 
 def report(args: argparse.Namespace) -> int:
     if args.diffusers:
-        if args.files or args.plot or args.demo_summary:
-            raise CLIError("--diffusers takes its one file alone: no other results files, no --plot, no --demo-summary")
+        if args.files or args.plot or args.demo_summary or args.headline:
+            raise CLIError(
+                "--diffusers takes its one file alone: no other results files, no --plot, --demo-summary, --headline"
+            )
         return _report_diffusers(args)
     if not args.files:
         raise CLIError("report needs results files (or --diffusers FILE)")
@@ -116,6 +118,15 @@ def report(args: argparse.Namespace) -> int:
             link = Path(os.path.relpath(Path(args.plot).resolve(), start.resolve())).as_posix()
         block = benchmarking.render_markdown(meta, records, link)
         _write_block(args, block, (benchmarking.README_START, benchmarking.README_END))
+    if args.headline:
+        block = benchmarking.render_headline(meta, records)
+        try:
+            benchmarking.update_readme(
+                Path(args.headline), block, (benchmarking.HEADLINE_START, benchmarking.HEADLINE_END)
+            )
+        except (OSError, ValueError) as error:
+            raise CLIError(f"--headline: {error}") from error
+        print(f"headline {args.headline} (between {benchmarking.HEADLINE_START} and {benchmarking.HEADLINE_END})")
     if args.demo_summary:
         try:
             summary = benchmarking.write_demo_summary(Path(args.demo_summary), meta, records)
@@ -169,6 +180,12 @@ def add_parsers(sub) -> None:
         metavar="FILE",
         help=f"replace the block between {benchmarking.README_START} and {benchmarking.README_END} in FILE"
         f" ({benchmarking.DIFFUSERS_START} ... with --diffusers)",
+    )
+    r.add_argument(
+        "--headline",
+        metavar="FILE",
+        help=f"replace the block between {benchmarking.HEADLINE_START} and {benchmarking.HEADLINE_END} in FILE"
+        " with the short table of headline cases",
     )
     r.add_argument(
         "--demo-summary",

@@ -3,43 +3,7 @@
 import triton
 import triton.language as tl
 
-from .common import _round_to, _rounded_mask
-
-
-@triton.jit
-def _grown_rows(scratch_ptr, rows, cols, limit, y):
-    """Bit 0 of the horizontal-pass scratch at ``rows`` x ``cols``; 0 outside rows ``[0, limit)``."""
-    ok = (rows >= 0) & (rows < limit) & (cols < y)
-    v = tl.load(scratch_ptr + rows * y + cols, mask=ok, other=0)
-    return (v & 1).to(tl.int32)
-
-
-@triton.jit
-def _window_count(
-    scratch_ptr, start, win, cols, x, y, BLOCK_H: tl.constexpr, BLOCK_W: tl.constexpr, ROWS_BLOCK: tl.constexpr
-):
-    """Per column, the count of bit 0 over rows ``[start, start + win)`` clipped to the image.
-
-    Whole ``ROWS_BLOCK``-row blocks come from the counts the horizontal pass left in bits 2-7 of
-    their first row; only the partial blocks at both ends are summed row by row. About
-    ``win / ROWS_BLOCK + 2 * ROWS_BLOCK`` one-byte reads per column instead of ``win``.
-    """
-    lo = tl.maximum(start, 0)
-    hi = tl.maximum(tl.minimum(start + win, x), lo)
-    first_block = tl.minimum((lo + ROWS_BLOCK - 1) // ROWS_BLOCK * ROWS_BLOCK, hi)
-    last_block = tl.maximum(hi // ROWS_BLOCK * ROWS_BLOCK, first_block)
-    t = tl.arange(0, BLOCK_H)[:, None]
-    z = tl.zeros([BLOCK_W], dtype=tl.int32)
-    for r0 in range(lo, first_block, BLOCK_H):
-        z += tl.sum(_grown_rows(scratch_ptr, r0 + t, cols, first_block, y), axis=0)
-    for r0 in range(last_block, hi, BLOCK_H):
-        z += tl.sum(_grown_rows(scratch_ptr, r0 + t, cols, hi, y), axis=0)
-    for b0 in range(first_block, last_block, BLOCK_H * ROWS_BLOCK):
-        rows = b0 + t * ROWS_BLOCK
-        ok = (rows < last_block) & (cols < y)
-        counts = tl.load(scratch_ptr + rows * y + cols, mask=ok, other=0) >> 2
-        z += tl.sum(counts.to(tl.int32), axis=0)
-    return z
+from .common import _resize_scale, _round_to, _rounded_mask, _running_count, _scratch_bits, _window_count
 
 
 @triton.jit
@@ -64,13 +28,13 @@ def _inpaint_fill_kernel(
     n_masks,
     h,
     w,
+    height,
+    width,
     x,
     y,
     channels,
     off_h,
     off_w,
-    scale_h,
-    scale_w,
     win,
     before,
     rows_per_program,
@@ -88,9 +52,9 @@ def _inpaint_fill_kernel(
 
     Noise mask (``GROW``): the vertical half of the box, ``count > 0`` (dilation) or
     ``count == 0`` of the inverted mask (erosion, outside the image counts as masked), with the
-    same radius-independent running count as the horizontal pass, here down the rows: each tile
-    reads the scratch at ``rows - before`` and ``rows - before + win`` and a per-column count
-    carries between tiles. Without ``GROW`` the noise mask is the rounded resized mask itself.
+    same radius-independent running count as the horizontal pass (``common._running_count``), here
+    down the rows: each tile reads the scratch at ``rows - before`` and ``rows - before + win`` and a
+    per-column count carries between tiles. Without ``GROW`` the noise mask is the rounded resized mask itself.
 
     Gray fill, exactly as the seed's three in-place ops in the pixel dtype: ``t = p - 0.5``,
     ``t * m`` with ``m = 1 - fill`` (0 or 1, so exact), ``+ 0.5``; each rounded to the pixel
@@ -101,7 +65,7 @@ def _inpaint_fill_kernel(
     Per pixel it reads the image once (C values), the scratch three times (1 byte each, mostly
     from cache) and writes the output plus 4 bytes of noise mask for programs of a mask's batch.
     Programs split rows as well as columns so that batch 1 fills the GPU; each run of rows first
-    sums its window from the horizontal pass's block counts (see ``_window_count``). ``BLOCK_W``
+    sums its window from the horizontal pass's block counts (``common._window_count``). ``BLOCK_W``
     spans the warps so that the scan down the ``BLOCK_H`` rows of a tile stays inside each thread.
     """
     nb = tl.program_id(0).to(tl.int64)
@@ -119,6 +83,8 @@ def _inpaint_fill_kernel(
     if HAS_PIXELS:
         pix_ptr += tl.where(n_pix > 1, nb, 0) * stride_pb
         out_ptr += nb * stride_ob
+    scale_h = _resize_scale(h, height, mask_ptr.dtype.element_ty)
+    scale_w = _resize_scale(w, width, mask_ptr.dtype.element_ty)
 
     z = tl.zeros([BLOCK_W], dtype=tl.int32)
     if GROW:
@@ -128,11 +94,9 @@ def _inpaint_fill_kernel(
         rows = r0 + t
         ok = (rows < r_end) & col_ok
         if GROW:
-            leaving = _grown_rows(scratch_ptr, rows - before, cols, x, y)
-            entering = _grown_rows(scratch_ptr, rows - before + win, cols, x, y)
-            step = entering - leaving
-            count = z[None, :] + tl.cumsum(step, axis=0) - step
-            z += tl.sum(step, axis=0)
+            leaving = _scratch_bits(scratch_ptr, rows - before, cols, x, y)
+            entering = _scratch_bits(scratch_ptr, rows - before + win, cols, x, y)
+            count, z = _running_count(z, entering, leaving, 0)
             if INVERT:
                 grown = (count == 0).to(tl.int32)
             else:

@@ -3,7 +3,7 @@
 import triton
 import triton.language as tl
 
-from .common import _rounded_mask
+from .common import _resize_scale, _rounded_mask, _running_count, _with_block_counts
 
 
 @triton.jit
@@ -30,12 +30,12 @@ def _box_rows_kernel(
     stride_mw,
     h,
     w,
+    height,
+    width,
     x,
     y,
     off_h,
     off_w,
-    scale_h,
-    scale_w,
     win,
     before,
     cols_per_program,
@@ -53,11 +53,10 @@ def _box_rows_kernel(
     first row of each ``BLOCK_H``-row block hold that block's count of bit 0 per column, so that the
     vertical pass can sum a tall window a block at a time.
 
-    The window count is radius-independent: with ``a = j0 - before`` the start of a tile's first
-    window, ``count(t) = Z + exclusive_cumsum(Y - X)(t)`` where ``X`` holds the bits at ``a + t``,
-    ``Y`` those at ``a + win + t`` and ``Z`` the count of the window at ``a``; ``Z`` then advances
-    by ``sum(Y - X)``. One tile-wide cumsum per tile whatever ``win`` is, no shifts of register
-    vectors, no halo.
+    The mask ``(Bm, h, w)`` is resized to the image's ``height x width`` and cropped to ``x x y`` at
+    ``(off_h, off_w)``. The window count is radius-independent (``common._running_count``): with
+    ``a = j0 - before`` the start of a tile's first window, the bits leaving are those at ``a + t``,
+    those entering at ``a + win + t``. One tile-wide cumsum per tile whatever ``win`` is.
 
     One program owns ``BLOCK_H`` rows of one mask and ``cols_per_program`` columns, which it walks
     left to right after summing its first window (``win`` columns: the only radius-dependent
@@ -72,6 +71,8 @@ def _box_rows_kernel(
     mask_ptr += bm * stride_mb
     scratch_ptr += bm * x * y
     t = tl.arange(0, BLOCK_W)[None, :]
+    scale_h = _resize_scale(h, height, mask_ptr.dtype.element_ty)
+    scale_w = _resize_scale(w, width, mask_ptr.dtype.element_ty)
 
     # Count of the first window, columns [c_start - before, c_start - before + win), in-image ones only.
     z = tl.zeros([BLOCK_H], dtype=tl.int32)
@@ -92,18 +93,14 @@ def _box_rows_kernel(
             mask_ptr, stride_mh, stride_mw, h, w, rows, row_ok, j0 - before + win + t, y,
             off_h, off_w, scale_h, scale_w, INVERT, SAME_SIZE,
         )
-        step = entering - leaving
-        count = z[:, None] + tl.cumsum(step, axis=1) - step
-        out = (count > 0).to(tl.int32)
+        count, z = _running_count(z, entering, leaving, 1)
         cols = j0 + t
         ok = row_ok & (cols < c_end)
-        block_count = tl.sum(out, axis=0)[None, :]
+        out = _with_block_counts((count > 0).to(tl.int32), rows, BLOCK_H)
         if KEEP_BASE:
             base = _rounded_mask(
                 mask_ptr, stride_mh, stride_mw, h, w, rows, cols, ok, off_h, off_w, scale_h, scale_w,
                 SAME_SIZE,
             )
             out = out | (base << 1)
-        out = tl.where(rows % BLOCK_H == 0, out | (block_count << 2), out)
         tl.store(scratch_ptr + rows * y + cols, out.to(tl.uint8), mask=ok)
-        z += tl.sum(step, axis=1)

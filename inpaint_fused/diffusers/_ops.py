@@ -84,7 +84,7 @@ def _launch(
     out, latent = _stock_layouts(image, mask, vae_scale_factor, dtype, one_minus)
     interpreted = device.type != "cuda"
     launch = {} if interpreted else {"num_warps": 4}
-    block_h, block_w = (32, 64) if interpreted else (8, 128)
+    block_h, block_w = (16, 64) if interpreted else (8, 128)
 
     grows = grow_mask_by > 1
     if grows:
@@ -105,8 +105,9 @@ def _launch(
     else:
         index = device.index if device.index is not None else torch.cuda.current_device()
         target = _PROGRAMS_PER_SM * _backend.multiprocessor_count(index)
-    # Each run of rows first sums `win` rows of scratch: runs of at least about half the window.
-    rows_per_program = run_length(height, block_h, target // max(1, n_out * n_col), win)
+    # A run's first window sum reads about win / block_h block counts and two partial blocks.
+    warm_up = min(win, win // block_h + 2 * block_h) if grows else 0
+    rows_per_program = run_length(height, block_h, target // max(1, n_out * n_col), warm_up)
     grid = (n_out, cdiv(height, rows_per_program), n_col)
     kernels._diffusers_inpaint_kernel[grid](
         image, mask, scratch, out, latent,
@@ -114,7 +115,7 @@ def _launch(
         latent.stride(0), latent.stride(2), latent.stride(3),
         n_images, n_masks, height, width, latent_h, latent_w,
         float32(height / latent_h), float32(width / latent_w), win, before, rows_per_program,
-        GROW=grows, ONE_MINUS=one_minus, BLOCK_H=block_h, BLOCK_W=block_w, **launch,
+        GROW=grows, ONE_MINUS=one_minus, ROWS_BLOCK=block_h, BLOCK_H=block_h, BLOCK_W=block_w, **launch,
     )
     return out, latent
 

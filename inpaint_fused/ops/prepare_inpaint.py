@@ -14,7 +14,7 @@ from typing import NamedTuple, Optional
 import torch
 
 from .. import _backend, reference
-from .launch import cdiv, check_index_range, clip_window, crop_geometry, float32, run_length
+from .launch import cdiv, check_index_range, clip_window, crop_geometry, run_length
 
 
 class Morphology(NamedTuple):
@@ -103,7 +103,6 @@ def _launch(
     x, y, off_h, off_w = crop_geometry(height, width, ratio)
     n_out = max(n_pix, n_masks)
     same_size = (h, w) == (height, width)
-    scale_h, scale_w = float32(h / height), float32(w / width)
     noise = torch.empty((n_masks, 1, x, y), dtype=torch.float32, device=device)
     gpu = device.type == "cuda"
     config = GPU_CONFIG if gpu else INTERPRETER_CONFIG
@@ -118,8 +117,8 @@ def _launch(
         row_blocks = cdiv(x, block_h)
         cols_per_program = run_length(y, block_w, target // max(1, n_masks * row_blocks), win)
         _kernels._box_rows_kernel[(n_masks, row_blocks, cdiv(y, cols_per_program))](
-            mask, scratch, mask.stride(0), mask.stride(1), mask.stride(2), h, w, x, y, off_h, off_w,
-            scale_h, scale_w, win, before, cols_per_program,
+            mask, scratch, mask.stride(0), mask.stride(1), mask.stride(2), h, w, height, width, x, y, off_h, off_w,
+            win, before, cols_per_program,
             INVERT=morph.invert, KEEP_BASE=not morph.fill_from_grown, SAME_SIZE=same_size,
             BLOCK_H=block_h, BLOCK_W=block_w, **warps(config.rows_warps),
         )
@@ -149,7 +148,7 @@ def _launch(
     _kernels._inpaint_fill_kernel[grid](
         pix_args[0], mask, scratch, noise, out_args[0],
         *pix_args[1:], mask.stride(0), mask.stride(1), mask.stride(2), *out_args[1:],
-        n_pix, n_masks, h, w, x, y, channels, off_h, off_w, scale_h, scale_w, win, before,
+        n_pix, n_masks, h, w, height, width, x, y, channels, off_h, off_w, win, before,
         rows_per_program,
         GROW=grows, INVERT=morph.invert, FILL_FROM_GROWN=morph.fill_from_grown,
         HAS_PIXELS=pixels is not None, VAE_OUT=vae_dtype is not None, SAME_SIZE=same_size,

@@ -12,16 +12,16 @@ from triton.testing import do_bench_cudagraph
 
 import inpaint_fused as ifd
 from inpaint_fused import _backend
-from inpaint_fused.ops import prepare_inpaint
+from inpaint_fused.ops import launch, prepare_inpaint
 
 CONFIGS = {
-    "A 8x128w4 / 8x512w4 p4": prepare_inpaint.LaunchConfig(8, 128, 4, 8, 512, 4, 4),
-    "B 8x128w4 / 4x256w4 p8": prepare_inpaint.LaunchConfig(8, 128, 4, 4, 256, 4, 8),
-    "C 8x64w2 / 2x512w4 p8": prepare_inpaint.LaunchConfig(8, 64, 2, 2, 512, 4, 8),
-    "D 4x128w4 / 8x128w4 p8": prepare_inpaint.LaunchConfig(4, 128, 4, 8, 128, 4, 8),
-    "E 8x128w4 / 4x128w2 p16": prepare_inpaint.LaunchConfig(8, 128, 4, 4, 128, 2, 16),
-    "F 16x64w4 / 2x256w2 p16": prepare_inpaint.LaunchConfig(16, 64, 4, 2, 256, 2, 16),
-    "G 8x128w4 / 1x512w4 p16": prepare_inpaint.LaunchConfig(8, 128, 4, 1, 512, 4, 16),
+    "A 8x128w4 / 8x512w4 p4": launch.LaunchConfig(8, 128, 4, 8, 512, 4, 4),
+    "B 8x128w4 / 4x256w4 p8": launch.LaunchConfig(8, 128, 4, 4, 256, 4, 8),
+    "C 8x64w2 / 2x512w4 p8": launch.LaunchConfig(8, 64, 2, 2, 512, 4, 8),
+    "D 4x128w4 / 8x128w4 p8": launch.LaunchConfig(4, 128, 4, 8, 128, 4, 8),
+    "E 8x128w4 / 4x128w2 p16": launch.LaunchConfig(8, 128, 4, 4, 128, 2, 16),
+    "F 16x64w4 / 2x256w2 p16": launch.LaunchConfig(16, 64, 4, 2, 256, 2, 16),
+    "G 8x128w4 / 1x512w4 p16": launch.LaunchConfig(8, 128, 4, 1, 512, 4, 16),
 }
 CASES = [
     ("1024 g6 bf16", 1, 6, False, torch.bfloat16),

@@ -29,7 +29,7 @@ from inpaint_fused.diffusers import (  # noqa: E402
     FusedStableDiffusionXLInpaintPipeline,
     prepare_masked_image,
 )
-from inpaint_fused.diffusers import _reference as stock  # noqa: E402
+from inpaint_fused import reference_diffusers as stock  # noqa: E402
 
 SIZE = 64  # pixels; the tiny VAE downsamples by 8 like the real ones, so latents are 8x8
 

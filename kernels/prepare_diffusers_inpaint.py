@@ -1,4 +1,5 @@
-"""diffusers inpaint preprocessing: binarised mask, masked image in the VAE's input, latent-size mask.
+"""Device code of ``inpaint_fused::prepare_diffusers_inpaint``: binarised mask, masked image in the VAE's
+input, latent-size mask (launched by ``inpaint_fused/ops/prepare_diffusers_inpaint.py``).
 
 The diffusers inpaint pipelines (``StableDiffusionInpaintPipeline``, ``StableDiffusionXLInpaintPipeline``,
 ``FluxInpaintPipeline``) binarise the processed mask (``m < 0.5 -> 0``, ``m >= 0.5 -> 1``, NaN left

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 import torch
 from helpers import nan_equal, poisoned_allocations, stable_seed
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import inpaint_fused._backend as backend
 from inpaint_fused import reference_diffusers as stock
@@ -215,3 +217,55 @@ def test_grow_windows_spanning_several_row_blocks(device, height, width, grow, f
     assert torch.equal(out.masked_image, expected[0])
     assert nan_equal(out.mask, expected[1])
     assert 0 < int(grown.sum()) < grown.numel()  # neither nothing nor everything grown
+
+
+ON_GPU = torch.cuda.is_available()
+
+
+@settings(max_examples=15 if not ON_GPU else 60, deadline=None)
+@given(
+    height=st.integers(1, 72),
+    width=st.integers(1, 72),
+    factor=st.sampled_from([1, 2, 8]),
+    batches=st.sampled_from([(1, 1), (2, 1), (1, 2), (2, 2)]),
+    grow=st.sampled_from([0, 1, 2, 3, 6, 17, 40, 200]),
+    formula=st.sampled_from(["image * (mask < 0.5)", "image * (1 - mask)"]),
+    dtype=st.sampled_from([torch.float32, torch.float16, torch.bfloat16]),
+    density=st.sampled_from([0.002, 0.03, 0.5]),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_random_combinations(height, width, factor, batches, grow, formula, dtype, density, seed):
+    """Sizes, batches, growth, formula and dtype at random: equal to the pipelines' code, NaN for NaN."""
+    if factor > min(height, width):
+        factor = 1
+    device = torch.device("cuda" if ON_GPU else "cpu")
+    image = _image(batches[0], height, width, seed=seed).to(device)
+    mask = _mask(batches[1], height, width, seed=seed + 1)
+    mask = torch.where(mask.isnan() | (mask >= 0.5), (torch.rand(mask.shape) < density).float(), mask).to(device)
+    mask.view(-1)[seed % mask.numel()] = float("nan")
+    one_minus = formula == "image * (1 - mask)"
+    out = fused(image, mask, vae_scale_factor=factor, dtype=dtype, grow_mask_by=grow, formula=formula)
+    grown = stock.grow_binarized(mask, grow) if grow > 1 else mask
+    expected = stock.prepare_mask_and_masked_image(image, grown, 0, factor, dtype, one_minus=one_minus)
+    assert nan_equal(out.masked_image, expected[0])
+    assert nan_equal(out.mask, expected[1])
+    assert out.masked_image.stride() == expected[0].stride()
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("batch, mask_batch", [(1, 1), (4, 1), (2, 2)])
+@pytest.mark.parametrize("height, width", [(1024, 1024), (1536, 1032), (77, 2048)])
+@pytest.mark.parametrize("grow", [0, 2, 6, 65, 255])
+@pytest.mark.parametrize("formula", ["image * (mask < 0.5)", "image * (1 - mask)"])
+def test_large_images_on_gpu(batch, mask_batch, height, width, grow, formula):
+    """The GPU config: 8-row blocks, many runs of rows per image, windows of hundreds of blocks."""
+    image = _image(batch, height, width, seed=stable_seed(batch, height, width)).cuda()
+    mask = _mask(mask_batch, height, width, seed=stable_seed(mask_batch, height, width, grow))
+    mask = torch.where(mask >= 0.5, (torch.rand(mask.shape) < 0.0005).float(), mask).cuda()
+    factor = 1 if formula == "image * (1 - mask)" else 8
+    one_minus = formula == "image * (1 - mask)"
+    out = fused(image, mask, vae_scale_factor=factor, dtype=torch.bfloat16, grow_mask_by=grow, formula=formula)
+    grown = stock.grow_binarized(mask, grow) if grow > 1 else mask
+    expected = stock.prepare_mask_and_masked_image(image, grown, 0, factor, torch.bfloat16, one_minus=one_minus)
+    assert nan_equal(out.masked_image, expected[0])
+    assert nan_equal(out.mask, expected[1])

@@ -36,6 +36,7 @@ def _diffusers_grow_rows_kernel(
     width,
     win,
     before,
+    cols_per_program,
     BLOCK_H: tl.constexpr,
     BLOCK_W: tl.constexpr,
 ):
@@ -48,23 +49,29 @@ def _diffusers_grow_rows_kernel(
     The count is radius-independent (``common._running_count``): with ``a = j0 - before`` the start of
     a tile's first window, the bits leaving are those at ``a + t``, those entering at ``a + win + t``.
 
-    One program owns ``BLOCK_H`` rows of one mask and walks them left to right: it reads the mask
-    twice (the second read ``win`` columns behind, mostly from cache) and writes 1 byte per pixel.
+    One program owns ``BLOCK_H`` rows of one mask and ``cols_per_program`` columns, which it walks left
+    to right after summing its first window (``win`` columns: the only radius-dependent work, kept small
+    against the run by the launcher), as the core family's ``_box_rows_kernel``. Reads the mask twice
+    (the second read ``win`` columns behind, mostly from cache) and writes 1 byte per pixel.
     """
     bm = tl.program_id(0).to(tl.int64)
     rows = tl.program_id(1).to(tl.int64) * BLOCK_H + tl.arange(0, BLOCK_H)[:, None]
+    c_start = tl.program_id(2) * cols_per_program
+    c_end = tl.minimum(c_start + cols_per_program, width)
     row_ok = rows < height
     mask_ptr += bm * stride_mb
     scratch_ptr += bm * height * width
     t = tl.arange(0, BLOCK_W)[None, :]
 
+    # Count of the first window, columns [c_start - before, c_start - before + win), in-image ones only.
     z = tl.zeros([BLOCK_H], dtype=tl.int32)
-    first_end = tl.minimum(width, win - before)
-    for c0 in range(0, win - before, BLOCK_W):
-        cols = c0 + t
-        z += tl.sum(_masked_bits(mask_ptr, stride_mh, stride_mw, rows, cols, row_ok & (cols < first_end)), axis=1)
+    first_end = tl.minimum(width, c_start - before + win)
+    for c0 in range(0, win, BLOCK_W):
+        cols = c_start - before + c0 + t
+        ok = row_ok & (cols >= 0) & (cols < first_end)
+        z += tl.sum(_masked_bits(mask_ptr, stride_mh, stride_mw, rows, cols, ok), axis=1)
 
-    for j0 in range(0, width, BLOCK_W):
+    for j0 in range(c_start, c_end, BLOCK_W):
         lead = j0 - before + t
         trail = lead + win
         leaving = _masked_bits(mask_ptr, stride_mh, stride_mw, rows, lead, row_ok & (lead >= 0) & (lead < width))
@@ -74,7 +81,7 @@ def _diffusers_grow_rows_kernel(
         count, z = _running_count(z, entering, leaving, 1)
         cols = j0 + t
         out = _with_block_counts((count > 0).to(tl.int32), rows, BLOCK_H)
-        tl.store(scratch_ptr + rows * width + cols, out.to(tl.uint8), mask=row_ok & (cols < width))
+        tl.store(scratch_ptr + rows * width + cols, out.to(tl.uint8), mask=row_ok & (cols < c_end))
 
 
 @triton.jit

@@ -197,13 +197,18 @@ def test_bad_input_raises(kwargs, error, match):
         prepare_masked_image(image, mask, **args)
 
 @pytest.mark.parametrize("formula", ["image * (mask < 0.5)", "image * (1 - mask)"])
-@pytest.mark.parametrize("height, width, grow", [(100, 48, 41), (90, 61, 64), (77, 40, 30), (160, 24, 53)])
+@pytest.mark.parametrize(
+    "height, width, grow", [(100, 48, 41), (90, 61, 64), (77, 40, 30), (160, 24, 53), (12, 150, 13), (20, 200, 9)]
+)
 def test_grow_windows_spanning_several_row_blocks(device, height, width, grow, formula):
     """Windows of several row blocks, runs of rows that start mid-image: each run sums its first window from
-    the horizontal pass's per-block counts, then carries the running count down its rows."""
+    the horizontal pass's per-block counts, then carries the running count down its rows. Short wide images
+    split the horizontal pass into runs of columns that start mid-row (the last two cases here)."""
     image = _image(2, height, width, seed=stable_seed(height, width, grow)).to(device)
     g = torch.Generator().manual_seed(stable_seed(height, width, grow, "mask"))
-    mask = torch.rand(1, 1, height, width, generator=g) * 0.49  # unset everywhere but a few pixels
+    mask = torch.rand(1, 1, height, width, generator=g) * 0.49
+    # About two set pixels per window area, so that many seams between runs see set pixels.
+    mask[torch.rand(mask.shape, generator=g) < 2.0 / grow**2] = 1.0
     mask[0, 0, 0, width // 2] = 0.5
     mask[0, 0, height // 2, 0] = 1.0
     mask[0, 0, height - 3, width - 5] = float("nan")

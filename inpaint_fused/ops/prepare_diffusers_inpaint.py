@@ -89,14 +89,19 @@ def _launch(
     latent_h, latent_w = height // vae_scale_factor, width // vae_scale_factor
     out, latent = _stock_layouts(image, mask, vae_scale_factor, dtype, one_minus)
     config = GPU_CONFIG if device.type == "cuda" else INTERPRETER_CONFIG
+    target = config.program_target(device)
 
     grows = grow_mask_by > 1
     if grows:
         # ComfyUI's window (g wide, ceil((g - 1) / 2) before), clipped where it reaches past the image.
         win, before = clip_window(core_morphology(grow_mask_by), height, width)
         scratch = torch.empty((n_masks, height, width), dtype=torch.uint8, device=device)
-        kernels._diffusers_grow_rows_kernel[(n_masks, cdiv(height, config.rows_block_h))](
+        row_blocks = cdiv(height, config.rows_block_h)
+        # Runs of columns as the core's pass A: enough to fill the device, each at least about half the window.
+        cols_per_program = run_length(width, config.rows_block_w, target // max(1, n_masks * row_blocks), win)
+        kernels._diffusers_grow_rows_kernel[(n_masks, row_blocks, cdiv(width, cols_per_program))](
             mask, scratch, mask.stride(0), mask.stride(2), mask.stride(3), height, width, win, before,
+            cols_per_program,
             BLOCK_H=config.rows_block_h, BLOCK_W=config.rows_block_w, **config.warps(device, config.rows_warps),
         )
     else:
@@ -106,7 +111,7 @@ def _launch(
     block_h, block_w = config.fill_block_h, config.fill_block_w
     n_col = cdiv(width, block_w)
     warm_up = config.warm_up(win) if grows else 0
-    rows_per_program = run_length(height, block_h, config.program_target(device) // max(1, n_out * n_col), warm_up)
+    rows_per_program = run_length(height, block_h, target // max(1, n_out * n_col), warm_up)
     grid = (n_out, cdiv(height, rows_per_program), n_col)
     kernels._diffusers_inpaint_kernel[grid](
         image, mask, scratch, out, latent,

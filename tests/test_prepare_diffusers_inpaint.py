@@ -246,8 +246,10 @@ def test_random_combinations(height, width, factor, batches, grow, formula, dtyp
     device = torch.device("cuda" if ON_GPU else "cpu")
     image = _image(batches[0], height, width, seed=seed).to(device)
     mask = _mask(batches[1], height, width, seed=seed + 1)
-    mask = torch.where(mask.isnan() | (mask >= 0.5), (torch.rand(mask.shape) < density).float(), mask).to(device)
+    g = torch.Generator().manual_seed(seed + 2)
+    mask = torch.where(mask.isnan() | (mask >= 0.5), (torch.rand(mask.shape, generator=g) < density).float(), mask)
     mask.view(-1)[seed % mask.numel()] = float("nan")
+    mask = mask.to(device)
     one_minus = formula == "image * (1 - mask)"
     out = fused(image, mask, vae_scale_factor=factor, dtype=dtype, grow_mask_by=grow, formula=formula)
     grown = stock.grow_binarized(mask, grow) if grow > 1 else mask
@@ -260,13 +262,16 @@ def test_random_combinations(height, width, factor, batches, grow, formula, dtyp
 @pytest.mark.gpu
 @pytest.mark.parametrize("batch, mask_batch", [(1, 1), (4, 1), (2, 2)])
 @pytest.mark.parametrize("height, width", [(1024, 1024), (1536, 1032), (77, 2048)])
-@pytest.mark.parametrize("grow", [0, 2, 6, 65, 255])
+@pytest.mark.parametrize("grow", [0, 2, 6, 65])
 @pytest.mark.parametrize("formula", ["image * (mask < 0.5)", "image * (1 - mask)"])
 def test_large_images_on_gpu(batch, mask_batch, height, width, grow, formula):
-    """The GPU config: 8-row blocks, many runs of rows per image, windows of hundreds of blocks."""
+    """The GPU config: 8-row blocks, many runs of rows and columns per image, windows of several blocks."""
     image = _image(batch, height, width, seed=stable_seed(batch, height, width)).cuda()
     mask = _mask(mask_batch, height, width, seed=stable_seed(mask_batch, height, width, grow))
-    mask = torch.where(mask >= 0.5, (torch.rand(mask.shape) < 0.0005).float(), mask).cuda()
+    g = torch.Generator().manual_seed(stable_seed(mask_batch, height, width, grow, "sparse"))
+    mask = torch.where(mask.isnan() | (mask >= 0.5), (torch.rand(mask.shape, generator=g) < 0.0005).float(), mask)
+    mask.view(-1)[:: mask.numel() // 7] = float("nan")  # a few NaN, which count as set
+    mask = mask.cuda()
     factor = 1 if formula == "image * (1 - mask)" else 8
     one_minus = formula == "image * (1 - mask)"
     out = fused(image, mask, vae_scale_factor=factor, dtype=torch.bfloat16, grow_mask_by=grow, formula=formula)

@@ -4,7 +4,7 @@
 >>> out = ifd.prepare_inpaint(pixels, mask, grow_mask_by=6, vae_dtype=torch.bfloat16)
 """
 
-from . import ops, reference
+from . import _version, ops, reference
 from ._backend import HAS_TRITON, uses_triton
 from .api import InpaintInputs, grow_mask, modify_mask, prepare_inpaint, prepare_inpaint_was
 from .vae import (
@@ -17,7 +17,7 @@ from .vae import (
     vae_downscale_ratio,
 )
 
-__version__ = "0.1.0"
+__version__ = _version.version()
 
 __all__ = [
     "EncodedInpaint",

@@ -7,7 +7,7 @@ from typing import NamedTuple, Optional
 import torch
 
 from . import ops
-from .check import VAE_DTYPES, check_float_tensor, check_int, mask_batch
+from .check import VAE_DTYPES, check_image, check_int, mask_batch
 
 
 def _prepare_core(pixels, mask, grow, ratio, vae_dtype):
@@ -52,14 +52,8 @@ def _call(op, implementation, *args):
 def _check_inputs(
     pixels: object, mask: object, downscale_ratio: object, vae_dtype: object
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    pixels = check_float_tensor(pixels, "pixels")
-    if pixels.dim() != 4:
-        raise ValueError(f"pixels must be an IMAGE (B, H, W, C), got shape {tuple(pixels.shape)}")
-    batch, height, width, channels = pixels.shape
-    if channels < 3:
-        raise ValueError(f"pixels must have at least 3 channels (B, H, W, C), got C={channels}")
-    if batch == 0:
-        raise ValueError("pixels must hold at least one image, got batch 0")
+    pixels = check_image(pixels)
+    batch, height, width, _ = pixels.shape
     ratio = check_int(downscale_ratio, "downscale_ratio", 1)
     if height < ratio or width < ratio:
         raise ValueError(

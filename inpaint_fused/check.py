@@ -22,6 +22,24 @@ def check_int(value: object, name: str, minimum: Optional[int] = None) -> int:
     return value
 
 
+def check_image(pixels: object, name: str = "pixels") -> torch.Tensor:
+    """A ComfyUI IMAGE ``(B, H, W, C)`` with ``C >= 3`` and at least one image; channels-first is named."""
+    pixels = no_grad_input(check_float_tensor(pixels, name), name)
+    if pixels.dim() != 4:
+        raise ValueError(f"{name} must be an IMAGE (B, H, W, C), got shape {tuple(pixels.shape)}")
+    batch, height, width, channels = pixels.shape
+    if channels > 4 and height in (3, 4):
+        raise ValueError(
+            f"{name} of shape {tuple(pixels.shape)} looks channels-first (B, C, H, W); a ComfyUI IMAGE is "
+            f"(B, H, W, C): pass {name}.movedim(1, -1)"
+        )
+    if channels < 3:
+        raise ValueError(f"{name} must have at least 3 channels (B, H, W, C), got C={channels}")
+    if batch == 0:
+        raise ValueError(f"{name} must hold at least one frame, got batch 0")
+    return pixels
+
+
 def check_float_tensor(tensor: object, name: str) -> torch.Tensor:
     if not isinstance(tensor, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(tensor).__name__}")
@@ -30,9 +48,39 @@ def check_float_tensor(tensor: object, name: str) -> torch.Tensor:
     return tensor
 
 
-def mask_batch(mask: object, device: Optional[torch.device] = None) -> torch.Tensor:
-    """A MASK ``(B, h, w)``, ``(h, w)`` or ``(B, 1, h, w)`` as ``(B, h, w)``, on ``device``."""
-    mask = check_float_tensor(mask, "mask")
+def no_grad_input(tensor: torch.Tensor, name: str) -> torch.Tensor:
+    """The one autograd policy of every op: the preprocessing is not differentiable.
+
+    Rounding a mask has no useful gradient, so no path records one. Under grad mode a tensor that
+    requires grad is refused (a silently detached result would be a wrong gradient); under
+    ``torch.no_grad()``/``torch.inference_mode()`` (how pipelines and ComfyUI run) it is read as data,
+    ``nn.Parameter`` included.
+    """
+    if tensor.requires_grad:
+        if torch.is_grad_enabled():
+            raise ValueError(
+                f"{name} requires grad, but inpaint-fused's preprocessing is not differentiable (it rounds the "
+                f"mask): pass {name}.detach(), or call it under torch.no_grad()"
+            )
+        tensor = tensor.detach()
+    return tensor
+
+
+def move_to(tensor: torch.Tensor, device: torch.device, name: str, to_name: str) -> torch.Tensor:
+    """``tensor`` on ``device`` (non-blocking), or an error naming ``name`` when it cannot get there."""
+    if tensor.device == device:
+        return tensor
+    if tensor.device.type == "meta" or device.type == "meta":
+        raise ValueError(
+            f"{name} is on {tensor.device} and {to_name} on {device}: a meta tensor holds no data, so both must "
+            "be meta (shape tracing) or neither"
+        )
+    return tensor.to(device, non_blocking=True)
+
+
+def mask_batch(mask: object, device: Optional[torch.device] = None, to_name: str = "pixels") -> torch.Tensor:
+    """A MASK ``(B, h, w)``, ``(h, w)`` or ``(B, 1, h, w)`` as ``(B, h, w)``, on ``device`` (that of ``to_name``)."""
+    mask = no_grad_input(check_float_tensor(mask, "mask"), "mask")
     if mask.dim() == 2:
         mask = mask.unsqueeze(0)
     elif mask.dim() == 4:
@@ -43,6 +91,4 @@ def mask_batch(mask: object, device: Optional[torch.device] = None) -> torch.Ten
         raise ValueError(f"mask must be (B, h, w), (h, w) or (B, 1, h, w), got shape {tuple(mask.shape)}")
     if mask.numel() == 0:
         raise ValueError(f"mask must not be empty, got shape {tuple(mask.shape)}")
-    if device is not None and mask.device != device:
-        mask = mask.to(device, non_blocking=True)
-    return mask
+    return mask if device is None else move_to(mask, device, "mask", to_name)

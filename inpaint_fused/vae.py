@@ -1,35 +1,39 @@
 """Feeding a VAE: the fused preprocessing on the VAE's device, one encode path, streaming batched encode.
 
-Two kinds of VAE are accepted, both duck-typed (nothing here imports ComfyUI or diffusers):
+The encode paths see a VAE through :class:`Encoder` (ratio, device, dtype, two ways in). Two kinds of
+VAE are recognised, each by an adapter that is imported on first use and is itself duck-typed, so
+nothing here imports ComfyUI or diffusers:
 
-- a ComfyUI ``VAE`` (``comfy.sd.VAE``): ``encode`` takes an IMAGE ``(B, H, W, C)`` in [0, 1]; its
-  spatial ratio comes from ``spacial_compression_encode()`` (new versions) or ``downscale_ratio``
-  (old ones; a tuple's last entry for video VAEs); ``device``, ``vae_dtype``, ``process_input``.
-  The latent comes back exactly as ``VAE.encode`` returns it (ComfyUI's intermediate device and dtype).
-- a diffusers ``AutoencoderKL`` / ``AutoencoderTiny``: NCHW input in [-1, 1] in the VAE's dtype and on
-  its device; the latent is the posterior mode (KL) or the latents (Tiny), unscaled, on that device.
+- a ComfyUI ``VAE`` (:mod:`inpaint_fused.comfyui.vae`): ``encode`` takes an IMAGE ``(B, H, W, C)`` in
+  [0, 1]; the latent comes back exactly as ``VAE.encode`` returns it (ComfyUI's intermediate device
+  and dtype).
+- a diffusers ``AutoencoderKL`` / ``AutoencoderTiny`` (:mod:`inpaint_fused.diffusers.vae`): NCHW input
+  in [-1, 1] in the VAE's dtype and on its device; the latent is the posterior mode (KL) or the
+  latents (Tiny), unscaled, on that device.
 
-Raw pixels and mask go to the VAE's device once (pinned, non-blocking); the fused kernel writes the
-VAE's input there, so a GPU-resident VAE never waits on CPU-side masking, cropping, scaling or casting.
+An :class:`Encoder` instance is accepted as the ``vae`` too. Raw pixels and mask go to the VAE's
+device once (pinned, non-blocking); the fused kernel writes the VAE's input there, so a GPU-resident
+VAE never waits on CPU-side masking, cropping, scaling or casting. The batched paths stream slices
+through :mod:`inpaint_fused.streaming`.
 """
 
 from __future__ import annotations
 
-import copy
+import importlib
 import logging
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from abc import ABC, abstractmethod
 from typing import NamedTuple, Optional
 
 import torch
 
-from . import reference
 from ._backend import uses_triton
 from .api import prepare_inpaint, prepare_inpaint_was
-from .check import VAE_DTYPES
+from .check import check_float_tensor, check_image, check_int
+from .streaming import Progress, stream, upload
 
 __all__ = [
     "EncodedInpaint",
+    "Encoder",
     "vae_downscale_ratio",
     "encode",
     "encode_for_inpaint",
@@ -40,11 +44,11 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-OUT_OF_MEMORY = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
-Progress = Callable[[int], None]
-
 # ComfyUI's WAS node crops to a multiple of 8 whatever the VAE (the VAE then crops to its own ratio).
 WAS_RATIO = 8
+
+# Modules with ``encoder_for(vae) -> Encoder | None``, asked in this order on first use.
+_ADAPTERS = ("inpaint_fused.comfyui.vae", "inpaint_fused.diffusers.vae")
 
 
 class EncodedInpaint(NamedTuple):
@@ -54,12 +58,26 @@ class EncodedInpaint(NamedTuple):
     noise_mask: torch.Tensor
 
 
-def _ratio_value(value: object) -> int:
-    if isinstance(value, (tuple, list)):
-        value = value[-1]
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise TypeError(f"vae: the spatial downscale ratio must be a positive int, got {value!r}")
-    return value
+class Encoder(ABC):
+    """What the encode paths need of a VAE: its spatial ratio, device, dtype and two ways in.
+
+    ``takes_vae_input``: :meth:`encode_input` accepts the fused kernel's output, so the kernel writes
+    the VAE's input (``2p - 1`` in ``dtype``); otherwise the kernel writes an IMAGE for
+    :meth:`encode_pixels`.
+    """
+
+    ratio: int
+    device: torch.device
+    dtype: torch.dtype
+    takes_vae_input: bool
+
+    @abstractmethod
+    def encode_input(self, vae_input: torch.Tensor) -> torch.Tensor:
+        """Encode ``(N, 3, x, y)``: ``2p - 1`` in ``dtype`` on ``device``, cropped to the ratio."""
+
+    @abstractmethod
+    def encode_pixels(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Encode an IMAGE ``(N, x, y, C)`` in [0, 1] on ``device``, cropped to the ratio."""
 
 
 def vae_downscale_ratio(vae: object) -> int:
@@ -79,106 +97,22 @@ def vae_downscale_ratio(vae: object) -> int:
     return _as_encoder(vae).ratio
 
 
-class _Encoder:
-    """What the encode paths need of a VAE: ratio, device, dtype and two ways in."""
-
-    ratio: int
-    device: torch.device
-    dtype: torch.dtype
-    takes_vae_input: bool  # encode_input() accepts the fused kernel's NCHW ``2p - 1`` output
-
-    def encode_input(self, vae_input: torch.Tensor) -> torch.Tensor:
-        """Encode ``(N, 3, x, y)``: ``2p - 1`` in ``dtype`` on ``device``, cropped to the ratio."""
-        raise NotImplementedError
-
-    def encode_pixels(self, pixels: torch.Tensor) -> torch.Tensor:
-        """Encode an IMAGE ``(N, x, y, C)`` in [0, 1] on ``device``, cropped to the ratio."""
-        raise NotImplementedError
-
-
-def _identity(image: torch.Tensor) -> torch.Tensor:
-    return image
-
-
-def _is_two_p_minus_one(process_input: object) -> bool:
-    if not callable(process_input):
-        return False
-    probe = torch.tensor([0.0, 0.25, 0.5, 0.75, 1.0])
-    try:
-        out = process_input(probe)
-    except Exception:  # an audio or video transform that does not take this probe is not 2p - 1
-        return False
-    return isinstance(out, torch.Tensor) and torch.equal(out, probe * 2.0 - 1.0)
-
-
-class _ComfyEncoder(_Encoder):
-    """A ComfyUI ``VAE``: everything runs through its own ``encode`` (memory management, batching,
-    tiled fallback, output device and dtype stay ComfyUI's).
-
-    When ``encode`` maps pixels with its own ``process_input = 2p - 1``, a shallow copy whose
-    ``process_input`` is the identity takes the fused kernel's output as is: the first stage receives
-    the very values (and, through a channels-last view, the very memory layout) that the stock path
-    hands it, without the float32 round trip.
-    """
-
-    def __init__(self, vae: object):
-        spacial = getattr(vae, "spacial_compression_encode", None)
-        self.ratio = _ratio_value(spacial() if callable(spacial) else vae.downscale_ratio)
-        self.vae = vae
-        self.device = torch.device(getattr(vae, "device", "cpu"))
-        dtype = getattr(vae, "vae_dtype", torch.float32)
-        self.dtype = dtype
-        self.takes_vae_input = (
-            dtype in VAE_DTYPES and "process_input" in vars(vae) and _is_two_p_minus_one(vars(vae)["process_input"])
-        )
-
-    def encode_input(self, vae_input: torch.Tensor) -> torch.Tensor:
-        feeder = copy.copy(self.vae)
-        feeder.process_input = _identity
-        # ComfyUI hands its first stage ``movedim(-1, 1)`` of an IMAGE: NCHW in channels-last memory.
-        return feeder.encode(vae_input.contiguous(memory_format=torch.channels_last).movedim(1, -1))
-
-    def encode_pixels(self, pixels: torch.Tensor) -> torch.Tensor:
-        return self.vae.encode(pixels[..., :3])
-
-
-class _DiffusersEncoder(_Encoder):
-    """A diffusers ``AutoencoderKL`` (posterior mode) or ``AutoencoderTiny`` (latents), unscaled."""
-
-    takes_vae_input = True
-
-    def __init__(self, vae: torch.nn.Module):
-        self.vae = vae
-        self.ratio = _ratio_value(2 ** (len(vae.config.block_out_channels) - 1))
-        self.device = vae.device
-        self.dtype = vae.dtype
-
-    def encode_input(self, vae_input: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            out = self.vae.encode(vae_input)
-        if hasattr(out, "latent_dist"):
-            return out.latent_dist.mode()
-        return out.latents
-
-    def encode_pixels(self, pixels: torch.Tensor) -> torch.Tensor:
-        return self.encode_input(reference.vae_input(pixels, self.dtype).contiguous())
-
-
-def _as_encoder(vae: object) -> _Encoder:
-    if isinstance(vae, _Encoder):
-        return vae
-    config = getattr(vae, "config", None)
-    if isinstance(vae, torch.nn.Module) and hasattr(config, "block_out_channels"):
-        encoder = _DiffusersEncoder(vae)
-    elif callable(getattr(vae, "encode", None)) and (
-        hasattr(vae, "spacial_compression_encode") or hasattr(vae, "downscale_ratio")
-    ):
-        encoder = _ComfyEncoder(vae)
+def _as_encoder(vae: object) -> Encoder:
+    if isinstance(vae, Encoder):
+        encoder = vae
     else:
-        raise TypeError(
-            "vae must be a ComfyUI VAE (encode + spacial_compression_encode/downscale_ratio) or a diffusers "
-            f"AutoencoderKL/AutoencoderTiny, got {type(vae).__name__}"
-        )
+        for name in _ADAPTERS:
+            encoder = importlib.import_module(name).encoder_for(vae)
+            if encoder is not None:
+                break
+        else:
+            raise TypeError(
+                "vae must be a ComfyUI VAE (encode + spacial_compression_encode/downscale_ratio) or a diffusers "
+                f"AutoencoderKL/AutoencoderTiny, got {type(vae).__name__}"
+            )
+    ratio = encoder.ratio
+    if isinstance(ratio, bool) or not isinstance(ratio, int) or ratio < 1:
+        raise TypeError(f"vae: the spatial downscale ratio must be a positive int, got {ratio!r}")
     _note_fallback(encoder.device)
     return encoder
 
@@ -198,52 +132,35 @@ def _note_fallback(device: torch.device) -> None:
     )
 
 
-def _check_tensor(tensor: object, name: str) -> torch.Tensor:
-    if not isinstance(tensor, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(tensor).__name__}")
-    return tensor
-
-
-def _check_per_batch(per_batch: object) -> int:
-    if isinstance(per_batch, bool) or not isinstance(per_batch, int):
-        raise TypeError(f"per_batch must be an int, got {type(per_batch).__name__}")
-    if per_batch < 1:
-        raise ValueError(f"per_batch must be >= 1, got {per_batch}")
-    return per_batch
-
-
-def _upload(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """One copy to ``device``; from the CPU to a GPU through pinned memory, not blocking the host."""
-    if tensor.device == device:
-        return tensor
-    if device.type == "cuda" and tensor.device.type == "cpu":
-        if not tensor.is_pinned():
-            staged = torch.empty(tensor.shape, dtype=tensor.dtype, pin_memory=True)
-            tensor = staged.copy_(tensor)
-        return tensor.to(device, non_blocking=True)
-    return tensor.to(device)
-
-
-def _check_pixels(pixels: object) -> torch.Tensor:
-    pixels = _check_tensor(pixels, "pixels")
-    if pixels.dim() != 4 or pixels.shape[-1] < 3:
-        raise ValueError(f"pixels must be an IMAGE (B, H, W, C) with C >= 3, got shape {tuple(pixels.shape)}")
+def _cropped_rgb(pixels: torch.Tensor, ratio: int) -> torch.Tensor:
+    """ComfyUI's ``vae_encode_crop_pixels`` of the RGB channels: centred crop to a multiple of ``ratio``, a view."""
+    height, width = pixels.shape[1:3]
+    if height < ratio or width < ratio:
+        raise ValueError(
+            f"pixels of {height}x{width} are smaller than the VAE's downscale ratio {ratio}: nothing is left after "
+            "the crop"
+        )
+    pixels = pixels[..., :3]
+    for dim in (1, 2):
+        size = pixels.shape[dim]
+        if size % ratio:
+            pixels = pixels.narrow(dim, size % ratio // 2, size - size % ratio)
     return pixels
 
 
-def _encode_prepared(encoder: _Encoder, prepared: torch.Tensor) -> torch.Tensor:
+def _encode_prepared(encoder: Encoder, prepared: torch.Tensor) -> torch.Tensor:
     return encoder.encode_input(prepared) if encoder.takes_vae_input else encoder.encode_pixels(prepared)
 
 
 def _inpaint(vae, pixels, mask, value: int, was: bool) -> EncodedInpaint:
     encoder = _as_encoder(vae)
-    pixels = _check_pixels(pixels)
-    mask = _check_tensor(mask, "mask")
+    pixels = check_image(pixels)
+    mask = check_float_tensor(mask, "mask")
     prepare = prepare_inpaint_was if was else prepare_inpaint
     ratio = WAS_RATIO if was else encoder.ratio
     prepared = prepare(
-        _upload(pixels, encoder.device),
-        _upload(mask, encoder.device),
+        upload(pixels, encoder.device),
+        upload(mask, encoder.device),
         value,
         downscale_ratio=ratio,
         vae_dtype=encoder.dtype if encoder.takes_vae_input else None,
@@ -302,164 +219,16 @@ def encode(vae: object, pixels: torch.Tensor) -> torch.Tensor:
         pixels: IMAGE ``(B, H, W, C)``, C >= 3 -> the VAE's latent of ``B`` images.
 
     Raises:
-        TypeError: an unknown VAE or a non-tensor ``pixels``.
-        ValueError: a wrong rank or fewer than 3 channels.
+        TypeError: an unknown VAE, a non-tensor or non-float ``pixels``.
+        ValueError: a wrong rank, fewer than 3 channels, no frame, or smaller than the VAE's ratio.
 
     Example:
         >>> latent = {"samples": encode(vae, image)}
     """
     encoder = _as_encoder(vae)
-    pixels = _check_pixels(pixels)
-    cropped = reference.vae_encode_crop_pixels(pixels[..., :3], encoder.ratio)
-    return encoder.encode_pixels(_upload(cropped, encoder.device))
-
-
-class _Staging:
-    """Uploads slices of a CPU tensor to a GPU on a side stream through two reused pinned buffers.
-
-    Slot ``k`` of the pinned buffers is refilled only after its previous copy has finished (its event);
-    the device copy is allocated on the side stream and handed to the compute stream with an event
-    and ``record_stream``, so the upload of the next slice runs while the current one is encoded.
-    """
-
-    def __init__(self, source: torch.Tensor, rows: int, device: torch.device, stream: torch.cuda.Stream):
-        self.source = source
-        self.device = device
-        self.stream = stream
-        shape = (rows, *source.shape[1:])
-        self.buffers = [torch.empty(shape, dtype=source.dtype, pin_memory=True) for _ in range(2)]
-        self.copied: list[Optional[torch.cuda.Event]] = [None, None]
-        self.slot = 0
-
-    def upload(self, start: int, stop: int) -> tuple[torch.Tensor, torch.cuda.Event]:
-        slot, self.slot = self.slot, 1 - self.slot
-        if self.copied[slot] is not None:
-            self.copied[slot].synchronize()
-        n = stop - start
-        if n > self.buffers[slot].shape[0]:
-            self.buffers[slot] = torch.empty((n, *self.source.shape[1:]), dtype=self.source.dtype, pin_memory=True)
-        staged = self.buffers[slot][:n]
-        staged.copy_(self.source[start:stop])
-        with torch.cuda.stream(self.stream):
-            on_device = staged.to(self.device, non_blocking=True)
-            done = torch.cuda.Event()
-            done.record(self.stream)
-        self.copied[slot] = done
-        return on_device, done
-
-
-class _Chunk(NamedTuple):
-    start: int
-    stop: int
-    parts: tuple[Optional[torch.Tensor], ...]  # per source: its rows of this chunk on the device, or None
-    ready: Optional[torch.cuda.Event]
-
-
-class _Uploader:
-    """Per-frame sources (sliced with the frames) and whole sources (uploaded once) on the device."""
-
-    def __init__(self, sources: list[tuple[torch.Tensor, bool]], rows: int, device: torch.device):
-        self.device = device
-        self.sources = sources
-        self.streaming = device.type == "cuda"
-        self.stream = torch.cuda.Stream(device) if self.streaming else None
-        self.whole = [None if sliced else _upload(tensor, device) for tensor, sliced in sources]
-        self.staging = [
-            _Staging(tensor, rows, device, self.stream)
-            if self.streaming and sliced and tensor.device.type == "cpu"
-            else None
-            for tensor, sliced in sources
-        ]
-
-    def upload(self, start: int, stop: int) -> _Chunk:
-        parts: list[Optional[torch.Tensor]] = []
-        ready = None
-        for (tensor, sliced), staging in zip(self.sources, self.staging, strict=True):
-            if not sliced:
-                parts.append(None)
-            elif staging is not None:
-                part, ready = staging.upload(start, stop)
-                parts.append(part)
-            else:
-                parts.append(_upload(tensor[start:stop], self.device))
-        return _Chunk(start, stop, tuple(parts), ready)
-
-    def take(self, chunk: _Chunk) -> list[torch.Tensor]:
-        """The chunk's tensors, usable on the current stream."""
-        if chunk.ready is not None:
-            current = torch.cuda.current_stream(self.device)
-            current.wait_event(chunk.ready)
-            for part in chunk.parts:
-                if part is not None:
-                    part.record_stream(current)
-        return [whole if part is None else part for part, whole in zip(chunk.parts, self.whole, strict=True)]
-
-    def finish(self) -> None:
-        if self.stream is not None:
-            self.stream.synchronize()
-
-
-@contextmanager
-def _progress_bar(total: int, progress: Optional[Progress]) -> Iterator[Progress]:
-    if progress is not None:
-        yield progress
-        return
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        yield lambda n: None
-        return
-    with tqdm(total=total, unit="frame", desc="VAE encode") as bar:
-        yield bar.update
-
-
-def _stream(
-    encoder: _Encoder,
-    total: int,
-    per_batch: int,
-    sources: list[tuple[torch.Tensor, bool]],
-    encode_slice: Callable[[list[torch.Tensor], int, int], torch.Tensor],
-    progress: Optional[Progress],
-) -> list[torch.Tensor]:
-    """Encodes ``total`` frames in slices: upload of slice i + 1 overlaps the encode of slice i.
-
-    ``encode_slice(tensors, lo, hi)`` encodes rows ``lo:hi`` of the current chunk's device tensors.
-    On out-of-memory the slice is halved and retried, down to one frame, whose failure is raised.
-    """
-    uploader = _Uploader(sources, per_batch, encoder.device)
-    size = per_batch
-    outputs: list[torch.Tensor] = []
-    try:
-        with _progress_bar(total, progress) as report:
-            chunk = uploader.upload(0, min(size, total))
-            while chunk is not None:
-                tensors = uploader.take(chunk)
-                following = chunk.stop
-                upcoming = uploader.upload(following, min(following + size, total)) if following < total else None
-                position = chunk.start
-                while position < chunk.stop:
-                    n = min(size, chunk.stop - position)
-                    lo = position - chunk.start
-                    out_of_memory = False
-                    try:
-                        outputs.append(encode_slice(tensors, lo, lo + n))
-                    except OUT_OF_MEMORY:
-                        if n == 1:
-                            raise
-                        out_of_memory = True
-                    if out_of_memory:
-                        # Out of the except block, so the failed attempt's tensors are freed first.
-                        size = n // 2
-                        if encoder.device.type == "cuda":
-                            torch.cuda.empty_cache()
-                        logger.warning("inpaint-fused: out of memory encoding %d frames; retrying with %d", n, size)
-                        continue
-                    position += n
-                    report(n)
-                chunk = upcoming
-    finally:
-        uploader.finish()
-    return outputs
+    pixels = check_image(pixels)
+    cropped = _cropped_rgb(pixels, encoder.ratio)
+    return encoder.encode_pixels(upload(cropped, encoder.device))
 
 
 def encode_batched(
@@ -469,8 +238,10 @@ def encode_batched(
 
     Each slice is cropped to the VAE's ratio (RGB only) on the CPU side as a view, uploaded through
     pinned buffers on a second CUDA stream while the previous slice encodes, and encoded on the
-    device. A slice that runs out of memory is halved and retried (down to one frame). The latents
-    are concatenated in frame order: equal to encoding the slices one by one with the stock node.
+    device. A slice that runs out of memory is halved (with ceiling) and retried, down to one frame;
+    after a run of successful slices the size doubles back towards ``per_batch`` (see
+    :class:`inpaint_fused.streaming.SliceSizes`). The latents are concatenated in frame order: equal
+    to encoding the slices one by one with the stock node.
 
     Args:
         progress: called with the number of frames after each slice (ComfyUI: a ``ProgressBar``'s
@@ -480,21 +251,23 @@ def encode_batched(
         pixels: IMAGE ``(B, H, W, C)`` -> the VAE's latent of ``B`` images.
 
     Raises:
-        TypeError, ValueError: an unknown VAE, a bad IMAGE, ``per_batch`` not an int >= 1.
-        torch.OutOfMemoryError: when even one frame does not fit.
+        TypeError, ValueError: an unknown VAE, a bad IMAGE (as :func:`encode`), ``per_batch`` not an
+            int >= 1.
+        torch.OutOfMemoryError: when even one frame does not fit (the VAE's own error chained).
 
     Example:
         >>> latent = encode_batched(vae, video, per_batch=16)
     """
     encoder = _as_encoder(vae)
-    pixels = _check_pixels(pixels)
-    per_batch = _check_per_batch(per_batch)
-    cropped = reference.vae_encode_crop_pixels(pixels[..., :3], encoder.ratio)
+    pixels = check_image(pixels)
+    per_batch = check_int(per_batch, "per_batch", 1)
+    cropped = _cropped_rgb(pixels, encoder.ratio)
 
     def encode_slice(tensors: list[torch.Tensor], lo: int, hi: int) -> torch.Tensor:
         return encoder.encode_pixels(tensors[0][lo:hi])
 
-    return torch.cat(_stream(encoder, cropped.shape[0], per_batch, [(cropped, True)], encode_slice, progress), dim=0)
+    latents = stream(encoder.device, cropped.shape[0], per_batch, [(cropped, True)], encode_slice, progress)
+    return torch.cat(latents, dim=0)
 
 
 def encode_for_inpaint_batched(
@@ -518,20 +291,20 @@ def encode_for_inpaint_batched(
 
     Raises:
         TypeError, ValueError: as :func:`encode_for_inpaint`, and ``per_batch`` not an int >= 1.
-        torch.OutOfMemoryError: when even one frame does not fit.
+        torch.OutOfMemoryError: when even one frame does not fit (the VAE's own error chained).
 
     Example:
         >>> out = encode_for_inpaint_batched(vae, video, masks, grow_mask_by=6, per_batch=8)
     """
     encoder = _as_encoder(vae)
-    pixels = _check_pixels(pixels)
-    mask = _check_tensor(mask, "mask")
-    per_batch = _check_per_batch(per_batch)
+    pixels = check_image(pixels)
+    mask = check_float_tensor(mask, "mask")
+    per_batch = check_int(per_batch, "per_batch", 1)
     if mask.dim() not in (2, 3, 4):
         raise ValueError(f"mask must be (B, h, w), (h, w) or (B, 1, h, w), got shape {tuple(mask.shape)}")
     image_batch, mask_batch = pixels.shape[0], 1 if mask.dim() == 2 else mask.shape[0]
     total = max(image_batch, mask_batch)
-    if image_batch == 0 or image_batch not in (1, total) or mask_batch not in (1, total):
+    if image_batch not in (1, total) or mask_batch not in (1, total):
         raise ValueError(
             f"mask batch {mask_batch} does not fit pixels batch {image_batch}: it must be 1, {image_batch}, "
             "or pixels batch 1"
@@ -556,5 +329,5 @@ def encode_for_inpaint_batched(
         return samples
 
     sources = [(pixels, per_frame_image), (mask, per_frame_mask)]
-    samples = _stream(encoder, total, per_batch, sources, encode_slice, progress)
+    samples = stream(encoder.device, total, per_batch, sources, encode_slice, progress)
     return EncodedInpaint(torch.cat(samples, dim=0), torch.cat(noise_masks, dim=0))

@@ -67,10 +67,10 @@ def test_demo_without_arguments_writes_the_preview(tmp_path):
     with Image.open(pictures.SAMPLE_IMAGE) as sample:
         width, height = sample.size
     _assert_preview(tmp_path / "inpaint-preview.png", height // 8 * 8, width // 8 * 8)
-    assert "identical to the seed code" in done.stdout
-    assert "bundled sample" in done.stdout and "seed code" in done.stdout
+    assert "identical to the original code" in done.stdout
+    assert "bundled sample" in done.stdout and "original code" in done.stdout
     if not torch.cuda.is_available():
-        assert "falling back to the CPU reference path" in done.stdout
+        assert "no CUDA GPU found: the CPU path" in done.stdout
         assert "slower" in done.stdout or "no GPU results" in done.stdout
 
 
@@ -102,7 +102,7 @@ def test_demo_with_image_and_grayscale_mask_of_other_sizes(tmp_path, device, cap
     assert status == 0, err
     _assert_preview(out, 40, 56)
     assert "gray levels, white = repaint" in text and "grow_mask_by=4" in text
-    assert "identical to the seed code" in text
+    assert "identical to the original code" in text
 
 
 def test_demo_was_offset_and_image_alpha_as_mask(tmp_path, device, capsys):
@@ -115,7 +115,7 @@ def test_demo_was_offset_and_image_alpha_as_mask(tmp_path, device, capsys):
     assert status == 0, err
     _assert_preview(out, 32, 48)
     assert "the image's alpha" in text and "mask_offset=-3" in text and "WAS" in text
-    assert "identical to the seed code" in text
+    assert "identical to the original code" in text
 
 
 def test_mask_from_alpha_is_transparent_means_repaint(tmp_path):
@@ -163,11 +163,51 @@ def test_demo_errors_are_clear(tmp_path, monkeypatch, capsys, argv, message):
     assert err.startswith("inpaint-fused: error: ") and message in err
 
 
-def test_demo_rejects_grow_and_was_offset_together(capsys):
+@pytest.mark.parametrize("grow", ["3", "6"])  # 6 is the default: it must not slip past the check
+def test_demo_rejects_grow_and_was_offset_together(capsys, grow):
     with pytest.raises(SystemExit) as exit_info:
-        cli.main(["demo", "--grow", "3", "--was-offset", "2"])
+        cli.main(["demo", "--grow", grow, "--was-offset", "4"])
     assert exit_info.value.code == 2
     assert "not allowed with argument" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("value", "was", "expected"),
+    [(6, False, 6), (64, False, 64), (10**9, False, 129), (-999, True, -64), (999, True, 64), (-3, True, -3)],
+)
+def test_the_original_code_runs_with_an_equivalent_box_when_the_box_covers_the_image(value, was, expected):
+    assert demo._equivalent_value(value, was, (32, 64), (40, 56)) == expected
+
+
+def test_equivalent_box_gives_the_same_result_as_the_huge_one():
+    generator = torch.Generator().manual_seed(3)
+    pixels, mask = torch.rand(1, 12, 20, 3, generator=generator), (torch.rand(1, 9, 14, generator=generator) > 0.7)
+    mask = mask.float()
+    for value, was in ((300, False), (301, False), (-200, True), (200, True)):
+        encode = ifd.reference.was_vae_encode_for_inpaint if was else ifd.reference.vae_encode_for_inpaint
+        small = encode(pixels, mask, demo._equivalent_value(value, was, mask.shape[1:], pixels.shape[1:3]))
+        huge = encode(pixels, mask, value)
+        assert torch.equal(small[0], huge[0]) and torch.equal(small[1], huge[1])
+
+
+def test_demo_does_not_sit_silent_on_a_huge_box(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(demo, "_estimate_original_seconds", lambda *args: 600.0)
+    status, out, err = _run(capsys, "demo", "--device", "cpu", "--was-offset", "-999", "-o", str(tmp_path / "p.png"))
+    assert status == 0
+    assert "timing  inpaint-fused" in err
+    assert "original code on the CPU: not run, about 10 min per call" in out and "--time-original" in out
+    assert "the original code runs with mask_offset=" in out
+    assert (tmp_path / "p.png").is_file()
+
+
+@pytest.mark.parametrize(
+    "entry", [["-m", "inpaint_fused"], ["-c", "import sys; from inpaint_fused.cli import main; sys.exit(main())"]]
+)
+def test_no_arguments_lists_the_commands_the_same_way(entry):
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    done = subprocess.run([sys.executable, *entry], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "usage: inpaint-fused" in done.stdout and "demo" in done.stdout and "bench" in done.stdout
 
 
 def test_bench_quick_writes_json_with_metadata(tmp_path, capsys):
@@ -275,7 +315,7 @@ def test_demo_check_tells_ties_from_real_differences():
     flipped = seed[1].clone()
     flipped[0, 0, 5, 7] = 1.0
     out = ifd.InpaintInputs(seed[0], flipped)
-    assert "identical to the seed code:" in demo._compare(ifd.InpaintInputs(*seed), seed, mask, 16, 16, 0)
+    assert "identical to the original code:" in demo._compare(ifd.InpaintInputs(*seed), seed, mask, 16, 16, 0)
     assert "but for 1 pixels next to bilinear ties" in demo._compare(out, seed, mask, 16, 16, 0)
     flipped[0, 0, 12, 2] = 1.0
-    assert "DIFFERS from the seed code: 2 noise-mask pixels" in demo._compare(out, seed, mask, 16, 16, 0)
+    assert "DIFFERS from the original code: 2 noise-mask pixels" in demo._compare(out, seed, mask, 16, 16, 0)

@@ -84,71 +84,9 @@ def test_progress_outside_comfyui_is_tqdm():
     assert latents.progress_bar(10) is None  # None: the VAE layer shows a tqdm bar
 
 
-IN_COMFYUI = r"""
-import asyncio, inspect, json, os, sys
-comfy_path, pack = sys.argv[1], sys.argv[2]
-sys.path.insert(0, comfy_path)
-os.chdir(comfy_path)
-from comfy.cli_args import args
-args.cpu = True
-import torch
-import nodes
-import comfy.sd
-from comfy.ldm.models.autoencoder import AutoencoderKL
-
-loaded = nodes.load_custom_node(pack)
-loaded = asyncio.run(loaded) if inspect.iscoroutine(loaded) else loaded
-from inpaint_fused import reference
-
-def run(node_id, **inputs):
-    cls = nodes.NODE_CLASS_MAPPINGS[node_id]
-    if hasattr(cls, "FUNCTION"):
-        return getattr(cls(), cls.FUNCTION)(**inputs)[0]
-    out = cls.execute(**inputs)
-    out = asyncio.run(out) if inspect.iscoroutine(out) else out
-    return out.result[0]
-
-torch.manual_seed(0)
-ddconfig = {"double_z": True, "z_channels": 4, "resolution": 32, "in_channels": 3, "out_ch": 3, "ch": 32,
-            "ch_mult": [1, 1, 1, 1], "num_res_blocks": 1, "attn_resolutions": [], "dropout": 0.0}
-# ComfyUI's layers skip weight initialisation: fill every tensor with seeded values.
-state = {k: torch.randn(v.shape, generator=torch.Generator().manual_seed(i)) * 0.1
-         for i, (k, v) in enumerate(AutoencoderKL(ddconfig=ddconfig, embed_dim=4).state_dict().items())}
-vae = comfy.sd.VAE(sd=state, config={"params": {"ddconfig": ddconfig, "embed_dim": 4}})
-
-g = torch.Generator().manual_seed(7)
-pixels = torch.rand((3, 45, 38, 3), generator=g)
-mask = torch.zeros((3, 30, 26))
-mask[:, 8:17, 6:15] = torch.rand((3, 9, 9), generator=g)
-results = {"loaded": bool(loaded)}
-
-def same(name, fused, stock):
-    results[name] = sorted(fused) == sorted(stock) and all(
-        fused[k].dtype == stock[k].dtype and fused[k].device == stock[k].device and torch.equal(fused[k], stock[k])
-        for k in stock)
-
-for grow in (0, 6, 13):
-    inputs = {"pixels": pixels, "vae": vae, "mask": mask[:1], "grow_mask_by": grow}
-    same(f"inpaint grow={grow}", run("VAEEncodeForInpaintFused", **inputs), run("VAEEncodeForInpaint", **inputs))
-for offset in (-4, 0, 5):
-    filled, noise = reference.was_vae_encode_for_inpaint(pixels, mask, offset, 8)
-    fused = run("VAEEncodeForInpaintWASFused", pixels=pixels, vae=vae, mask=mask, mask_offset=offset)
-    same(f"was offset={offset}", fused, {"samples": vae.encode(filled), "noise_mask": noise})
-results["finite"] = bool(vae.encode(pixels).isfinite().all())
-same("encode", run("VAEEncodeFused", pixels=pixels, vae=vae), run("VAEEncode", pixels=pixels, vae=vae))
-same("batched", run("VAEEncodeBatchedFused", pixels=pixels, vae=vae, per_batch=2),
-     {"samples": reference.vae_encode_batched(vae.encode, pixels, 2, 8)})
-# Slices of 2: bit for bit the stock node on the same slices. A real VAE is not bitwise batch-invariant
-# (nor is the stock node, whose VAE.encode batches by free memory), so the whole clip agrees to rounding.
-fused = run("VAEEncodeForInpaintBatchedFused", pixels=pixels, vae=vae, mask=mask, grow_mask_by=6, per_batch=2)
-slices = [run("VAEEncodeForInpaint", pixels=pixels[a:b], vae=vae, mask=mask[a:b], grow_mask_by=6)
-          for a, b in ((0, 2), (2, 3))]
-same("inpaint batched", fused, {k: torch.cat([s[k] for s in slices]) for k in slices[0]})
-whole = run("VAEEncodeForInpaint", pixels=pixels, vae=vae, mask=mask, grow_mask_by=6)
-results["inpaint batched ~ whole clip"] = torch.equal(fused["noise_mask"], whole["noise_mask"]) and torch.allclose(
-    fused["samples"], whole["samples"], rtol=0, atol=1e-5)
-print("RESULTS " + json.dumps(results))
-"""
+# The check itself is a script of its own, run by ComfyUI's interpreter (it may be another Python):
+# `python tests/comfyui_check.py COMFYUI_PATH PACK [--gpu]`.
+CHECK_SCRIPT = Path(__file__).resolve().parent / "comfyui_check.py"
 
 
 def test_fused_nodes_equal_stock_nodes_in_real_comfyui():
@@ -158,7 +96,7 @@ def test_fused_nodes_equal_stock_nodes_in_real_comfyui():
     python = os.environ.get("COMFYUI_PYTHON", sys.executable)
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     done = subprocess.run(
-        [python, "-c", IN_COMFYUI, comfy_path, str(ROOT)], capture_output=True, text=True, env=env, timeout=300
+        [python, str(CHECK_SCRIPT), comfy_path, str(ROOT)], capture_output=True, text=True, env=env, timeout=300
     )
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULTS ")]
     assert done.returncode == 0 and lines, done.stderr[-4000:]

@@ -281,3 +281,42 @@ def test_streaming_from_pinned_buffers_on_cuda():
     assert torch.equal(out.samples, whole.samples) and torch.equal(out.noise_mask, whole.noise_mask)
     latent = ifd.encode_batched(vae, pixels, 4, progress=lambda n: None)
     assert torch.equal(latent, ifd.encode(ComfyStyleVAE(8, torch.float16, "cuda"), pixels))
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda vae, pixels: ifd.encode(vae, pixels),
+        lambda vae, pixels: ifd.encode_batched(vae, pixels, 2, progress=lambda n: None),
+        lambda vae, pixels: ifd.encode_for_inpaint(vae, pixels, torch.zeros(1, 16, 16), 2),
+        lambda vae, pixels: ifd.encode_for_inpaint_was(vae, pixels, torch.zeros(1, 16, 16), 2),
+        lambda vae, pixels: ifd.encode_for_inpaint_batched(vae, pixels, torch.zeros(1, 16, 16), 2, 2),
+        lambda vae, pixels: ifd.encode_for_inpaint_batched(vae, pixels, torch.zeros(3, 16, 16), 2, 2),
+    ],
+    ids=["encode", "encode_batched", "for_inpaint", "for_inpaint_was", "inpaint_batched", "inpaint_batched-3-masks"],
+)
+def test_no_frames_is_named_as_pixels(call):
+    vae = ComfyStyleVAE(8)
+    with pytest.raises(ValueError, match="pixels must hold at least one frame, got batch 0"):
+        call(vae, torch.rand(0, 16, 16, 3))
+    assert vae.seen == []
+
+
+@pytest.mark.parametrize(
+    ("pixels", "error", "match"),
+    [
+        (torch.rand(2, 7, 16, 3), ValueError, "pixels of 7x16 are smaller than the VAE's downscale ratio 8"),
+        (torch.randint(0, 255, (2, 16, 16, 3), dtype=torch.uint8), TypeError, "pixels must be a float16"),
+        ([[0.0]], TypeError, "pixels must be a torch.Tensor"),
+    ],
+    ids=["smaller-than-ratio", "uint8", "not-a-tensor"],
+)
+@pytest.mark.parametrize("batched", [False, True])
+def test_encode_bad_pixels(pixels, error, match, batched):
+    vae = ComfyStyleVAE(8)
+    with pytest.raises(error, match=match):
+        if batched:
+            ifd.encode_batched(vae, pixels, 2, progress=lambda n: None)
+        else:
+            ifd.encode(vae, pixels)
+    assert vae.seen == []

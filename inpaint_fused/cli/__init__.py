@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from typing import Optional
 
-from . import bench, demo
+from . import bench, demo, precompute
 from .common import CLIError
 
 __all__ = ["CLIError", "main"]
@@ -23,17 +23,21 @@ def _parser() -> argparse.ArgumentParser:
         prog="inpaint-fused",
         description="Fused Triton preprocessing for inpainting VAE encoders: try it, benchmark it, report it.",
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{demo,bench,report}")
+    sub = parser.add_subparsers(dest="command", required=True, title="commands")
     demo.add_parser(sub)
     bench.add_parsers(sub)
-
+    precompute.add_parser(sub)
     return parser
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the command line; returns the exit status (2 for a usage or input error)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    if not argv:  # `inpaint-fused` and `python -m inpaint_fused` alone list the commands
+        parser.print_help()
+        return 0
+    args = parser.parse_args(argv)
     args.argv = argv
     try:
         return args.run(args)

@@ -122,7 +122,7 @@ def report(args: argparse.Namespace) -> int:
 def add_parsers(sub) -> None:
     b = sub.add_parser(
         "bench",
-        help="benchmark fused against the seed code, torch.compile and a copy",
+        help="benchmark fused against the original code, torch.compile and a copy",
         description="Benchmark matrix with providers side by side. On a machine without a GPU"
         " only the CPU-sized cases run.",
     )

@@ -4,4 +4,5 @@
 it imports nothing from ComfyUI at module level, so it runs (and is tested) without ComfyUI.
 ``nodes`` holds the V3 node classes and ``comfy_entrypoint``; it imports ``comfy_api`` and therefore
 only loads inside ComfyUI.
+``vae`` is ComfyUI's ``VAE`` as :mod:`inpaint_fused.vae` sees it (duck-typed, no ComfyUI import either).
 """

@@ -5,6 +5,9 @@
 
     from inpaint_fused.diffusers import FusedStableDiffusionInpaintPipeline
     pipe = FusedStableDiffusionInpaintPipeline.from_pipe(stock_pipe)
+
+``vae`` is how :mod:`inpaint_fused.vae` encodes with an ``AutoencoderKL``/``AutoencoderTiny`` (duck-typed,
+no diffusers import).
 """
 
 from __future__ import annotations

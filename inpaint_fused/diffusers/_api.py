@@ -6,7 +6,7 @@ from typing import NamedTuple, Optional
 
 import torch
 
-from ..check import FLOAT_DTYPES, check_float_tensor, check_int, mask_batch
+from ..check import FLOAT_DTYPES, check_float_tensor, check_int, mask_batch, no_grad_input
 from ..ops import prepare_diffusers_inpaint  # noqa: F401  (registers torch.ops.inpaint_fused.prepare_diffusers_inpaint)
 
 FORMULAS = ("image * (mask < 0.5)", "image * (1 - mask)")
@@ -78,7 +78,7 @@ def prepare_masked_image(
         >>> out.masked_image.shape, out.mask.shape
         (torch.Size([1, 3, 64, 48]), torch.Size([1, 1, 8, 6]))
     """
-    image = check_float_tensor(image, "image")
+    image = no_grad_input(check_float_tensor(image, "image"), "image")
     if image.dim() != 4 or image.shape[1] != 3:
         raise ValueError(
             f"image must be (B, 3, H, W) as VaeImageProcessor.preprocess gives, got shape {tuple(image.shape)}"
@@ -97,7 +97,7 @@ def prepare_masked_image(
     dtype = image.dtype if dtype is None else dtype
     if dtype not in FLOAT_DTYPES:
         raise TypeError(f"dtype must be float16, bfloat16, float32 or float64, got {dtype}")
-    mask = mask_batch(mask, image.device).unsqueeze(1)
+    mask = mask_batch(mask, image.device, "image").unsqueeze(1)
     if tuple(mask.shape[-2:]) != (height, width):
         raise ValueError(
             f"mask of {tuple(mask.shape[-2:])} does not match the image's {(height, width)}: "

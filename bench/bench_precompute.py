@@ -1,0 +1,369 @@
+"""``inpaint-fused precompute`` at dataset scale on one GPU: is the VAE the only busy part?
+
+One run measures, on generated 512x512 JPEGs and an SD-architecture AutoencoderKL with random
+weights (diffusers' SD config: block_out_channels (128, 256, 512, 512), 2 layers per block, 4
+latent channels) in bf16:
+
+(a) ceiling: the same VAE encoding the same number of batches already on the GPU (no decode, no
+    masks, no copies), under the run's cuDNN settings (deterministic, no autotuning) and, for
+    reference, with cuDNN autotuning;
+(b) the full ``precompute`` run: images/s from its summary (decode, masks, preparation, encodes,
+    shards written); target >= 90 % of (a);
+(c) "the standard way": Pillow decode, a CPU mask of the same family (Pillow ImageDraw), the seed
+    node's masking on the CPU, all in DataLoader workers, then ``vae.encode`` on the GPU;
+(d) the mask generator: the GPU rasterizer vs a Pillow ImageDraw rasterizer of the same shapes on
+    one CPU core (target >= 10x), per image.
+
+    python bench/bench_precompute.py --json bench/results/precompute-h200.json   # ~3-4 min on an H200
+    python bench/bench_precompute.py --torchrun 2 --json ...   # also: torchrun on 2 GPUs, shards equal to (b)'s?
+    python -m pytest bench/bench_precompute.py                                     # the same, skipped without CUDA
+
+``--images``, ``--batch-size``, ``--workers``, ``--no-keep-original`` change the run. The JSON has the GPU,
+versions and commit; ``bench/precompute_table.py`` turns it into the README block.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import multiprocessing
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from inpaint_fused import benchmark, reference  # noqa: E402
+from inpaint_fused.precompute import MaskFamily, PrecomputeConfig, batch_params, load_vae, rasterize, run  # noqa: E402
+from inpaint_fused.precompute import masks as masks_module  # noqa: E402
+from inpaint_fused.precompute.sources import decode_image, list_sources  # noqa: E402
+
+SD_VAE = dict(
+    block_out_channels=(128, 256, 512, 512),
+    down_block_types=("DownEncoderBlock2D",) * 4,
+    up_block_types=("UpDecoderBlock2D",) * 4,
+    layers_per_block=2,
+    latent_channels=4,
+    norm_num_groups=32,
+    scaling_factor=0.18215,
+)
+
+
+def _write_jpeg(job: tuple[Path, int, int]) -> None:
+    from PIL import Image
+
+    path, seed, size = job
+    rng = np.random.default_rng(seed)
+    # Photo-like: smooth colour fields plus fine grain (pure noise would make unrealistically large JPEGs).
+    base = Image.fromarray(rng.integers(0, 256, (size // 32, size // 32, 3), dtype=np.uint8))
+    smooth = np.asarray(base.resize((size, size), Image.Resampling.BICUBIC), dtype=np.int16)
+    grain = rng.integers(-12, 13, smooth.shape, dtype=np.int16)
+    Image.fromarray(np.clip(smooth + grain, 0, 255).astype(np.uint8)).save(path, quality=90)
+
+
+def make_images(folder: Path, count: int, size: int) -> None:
+    for sub in range(4):
+        (folder / f"part{sub}").mkdir(parents=True, exist_ok=True)
+    jobs = [(folder / f"part{i % 4}" / f"{i:06d}.jpg", i, size) for i in range(count)]
+    with multiprocessing.get_context("fork").Pool(min(16, os.cpu_count() or 1)) as pool:
+        pool.map(_write_jpeg, jobs, chunksize=16)
+
+
+def _sync_time(fn, device) -> float:
+    torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    fn()
+    torch.cuda.synchronize(device)
+    return time.perf_counter() - start
+
+
+def ceiling(vae, images: int, batch_size: int, size: int, encodes: int, autotune: bool) -> float:
+    """(a) images/s of the VAE alone: the same batches, already on the GPU, ``encodes`` encodes per image."""
+    device = vae.device
+    generator = torch.Generator(device).manual_seed(0)
+    batches = [
+        torch.rand((min(batch_size, images - s), 3, size, size), device=device, generator=generator).mul_(2).sub_(1)
+        for s in range(0, images, batch_size)
+    ]
+    batches = [b.to(vae.dtype) for b in batches]
+
+    def encode_all():
+        for batch in batches:
+            for _ in range(encodes):
+                vae.encode(batch)
+
+    with torch.backends.cudnn.flags(enabled=True, benchmark=autotune, deterministic=not autotune):
+        encode_all()  # warm-up: cuDNN plans (and autotuning) for every batch shape
+        seconds = min(_sync_time(encode_all, device) for _ in range(2))
+    return images / seconds
+
+
+class _StandardDataset(torch.utils.data.Dataset):
+    """(c) per sample on the CPU: Pillow decode, a Pillow ImageDraw mask, the seed node's masking, ``2p - 1``."""
+
+    def __init__(self, paths, ids, family, size, grow, keep_original):
+        self.paths, self.ids, self.family, self.size = paths, ids, family, size
+        self.grow, self.keep_original = grow, keep_original
+
+    def __len__(self):
+        return len(self.paths)
+
+    def __getitem__(self, index):
+        pixels = torch.from_numpy(np.array(decode_image(self.paths[index], self.size))).float().div_(255.0)[None]
+        mask = torch.from_numpy(np.array(pil_mask(self.ids[index], self.family, self.size))).float().div_(255.0)[None]
+        filled, noise_mask = reference.vae_encode_for_inpaint(pixels, mask, self.grow)
+        out = {"masked": reference.vae_input(filled)[0].contiguous(), "noise_mask": noise_mask[0]}
+        if self.keep_original:
+            out["original"] = reference.vae_input(pixels)[0].contiguous()
+        return out
+
+
+def standard_way(vae, sources, family, size, batch_size, workers, grow, keep_original) -> float:
+    """(c) images/s of the common recipe: everything but the encode in DataLoader workers, then ``vae.encode``."""
+    dataset = _StandardDataset(sources.images, sources.ids, family, size, grow, keep_original)
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=batch_size, num_workers=workers, pin_memory=True, prefetch_factor=2
+    )
+    device = vae.device
+    start = time.perf_counter()
+    count = 0
+    with torch.backends.cudnn.flags(enabled=True, benchmark=False, deterministic=True):
+        for batch in loader:
+            vae.encode(batch["masked"].to(device, non_blocking=True).to(vae.dtype))
+            if keep_original:
+                vae.encode(batch["original"].to(device, non_blocking=True).to(vae.dtype))
+            batch["noise_mask"].to(device, non_blocking=True)
+            count += batch["masked"].shape[0]
+        torch.cuda.synchronize(device)
+    return count / (time.perf_counter() - start)
+
+
+def pil_mask(sample_id: str, family: MaskFamily, size: int) -> np.ndarray:
+    """The same shapes as the GPU rasterizer, drawn with Pillow ImageDraw (the usual CPU way: cv2/PIL lines)."""
+    from PIL import Image, ImageDraw
+
+    _, segments, boxes, keep = masks_module.draw(sample_id, family, size)
+    image = Image.new("L", (size, size), 0)
+    draw = ImageDraw.Draw(image)
+    for ax, ay, bx, by, width in segments:  # half-pixel units: pixel i at 2i + 1, radius ``width`` = width/2 px
+        a, b, r = ((ax - 1) / 2, (ay - 1) / 2), ((bx - 1) / 2, (by - 1) / 2), width / 2
+        draw.line([a, b], fill=255, width=width)
+        for x, y in (a, b):  # round caps and joints
+            draw.ellipse([x - r, y - r, x + r, y + r], fill=255)
+    for x0, y0, x1, y1 in boxes:
+        draw.rectangle([x0, y0, x1 - 1, y1 - 1], fill=255)
+    x0, y0, x1, y1 = keep
+    if (x0, y0, x1, y1) != (0, 0, size, size):
+        outside = Image.new("L", (size, size), 255)
+        ImageDraw.Draw(outside).rectangle([x0, y0, x1 - 1, y1 - 1], fill=0)
+        image.paste(255, mask=outside)
+    return np.asarray(image)
+
+
+def mask_speed(ids: list[str], family: MaskFamily, size: int, batch_size: int, device) -> dict:
+    """(d) microseconds per image: GPU rasterizer (params already on the GPU), host parameter draw, Pillow."""
+    batches = [ids[s : s + batch_size] for s in range(0, len(ids), batch_size)]
+    start = time.perf_counter()
+    params = [batch_params(b, family, size, batch_size) for b in batches]
+    draw_us = (time.perf_counter() - start) / len(ids) * 1e6
+    on_device = [masks_module.MaskParams(*(t.to(device) for t in p)) for p in params]
+    rasterize(on_device[0], size)  # compile
+
+    def gpu_all():
+        for p in on_device:
+            rasterize(p, size)
+
+    gpu_us = min(_sync_time(gpu_all, device) for _ in range(3)) / (len(batches) * batch_size) * 1e6
+    sample = ids[: min(len(ids), 256)]
+    start = time.perf_counter()
+    for sample_id in sample:
+        pil_mask(sample_id, family, size)
+    pil_us = (time.perf_counter() - start) / len(sample) * 1e6
+    coverage = statistics.fmean(float(rasterize(p, size).mean()) for p in on_device[:4])
+    return {
+        "gpu_us_per_image": gpu_us,
+        "params_us_per_image": draw_us,
+        "pil_us_per_image": pil_us,
+        "speedup": pil_us / gpu_us,
+        "mean_coverage": coverage,
+        "compiled": masks_module._COMPILED.get("cuda") is not None,
+    }
+
+
+def torchrun_check(work: Path, nproc: int, config: dict) -> dict:
+    """The same run under ``torchrun --nproc-per-node nproc`` (a fresh DIR): equal shards? how long?
+
+    Its time includes process start-up and each rank's compile of the rasterizer (from Inductor's
+    cache after the first run), so on a short run it says little about scaling; equality is the point.
+    """
+    out = work / f"out-torchrun{nproc}"
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(nproc),
+        "-m", "inpaint_fused", "precompute", str(work / "src"), "--vae", str(config["vae"]), "--out", str(out),
+        "--size", str(config["size"]), "--batch-size", str(config["batch_size"]),
+        "--shard-size", str(config["shard_size"]), "--workers", str(max(1, config["workers"] // nproc)),
+        "--grow", str(config["grow"]), "--no-progress", *(["--keep-original"] if config["keep_original"] else []),
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    started = time.perf_counter()
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=400)
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        return {"nproc": nproc, "error": done.stderr[-2000:]}
+    names = sorted(p.name for p in (work / "out").glob("shard-*.safetensors"))
+    equal = names == sorted(p.name for p in out.glob("shard-*.safetensors")) and all(
+        (work / "out" / name).read_bytes() == (out / name).read_bytes() for name in names
+    )
+    rate = re.search(r"time\s+([\d.]+) s, ([\d.]+) images/s", done.stdout)
+    return {
+        "nproc": nproc,
+        "shards_equal_to_one_process": equal,
+        "shards": len(names),
+        "seconds": float(rate.group(1)) if rate else None,
+        "img_s": float(rate.group(2)) if rate else None,
+        "wall_s_with_startup": wall,
+    }
+
+
+def measure(
+    images: int, size: int, batch_size: int, workers: int, keep_original: bool, grow: int = 6, nproc: int = 0
+) -> dict:
+    device = torch.device("cuda")
+    from diffusers import AutoencoderKL
+
+    work = Path(tempfile.mkdtemp(prefix="precompute-bench-"))
+    try:
+        started = time.perf_counter()
+        make_images(work / "src", images, size)
+        torch.manual_seed(0)
+        AutoencoderKL(**SD_VAE).save_pretrained(work / "vae")
+        setup_s = time.perf_counter() - started
+        vae = load_vae(work / "vae", device)
+        encodes = 2 if keep_original else 1
+        family = MaskFamily()
+        config = dict(
+            vae=work / "vae", size=size, batch_size=batch_size, shard_size=8 * batch_size, workers=workers,
+            keep_original=keep_original, grow=grow, progress=False,
+        )  # fmt: skip
+        # Warm-up run (torch.compile of the rasterizer, cuDNN plans, worker start-up paths), then the timed run.
+        run(PrecomputeConfig(source=work / "src", out=work / "warm", max_shards=1, **config))
+        summary = run(PrecomputeConfig(source=work / "src", out=work / "out", **config))
+        pipeline = summary.images_per_s
+        a = ceiling(vae.vae, images, batch_size, size, encodes, autotune=False)
+        a_tuned = ceiling(vae.vae, images, batch_size, size, encodes, autotune=True)
+        sources = list_sources(work / "src")
+        standard = standard_way(vae.vae, sources, family, size, batch_size, workers, grow, keep_original)
+        masks = mask_speed(sources.ids, family, size, batch_size, device)
+        shard_bytes = sum(p.stat().st_size for p in (work / "out").glob("shard-*.safetensors"))
+        multi = torchrun_check(work, nproc, config) if nproc > 1 else None
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    env = benchmark.environment(device)
+    import diffusers
+
+    env["diffusers"] = diffusers.__version__
+    return {
+        "kind": "precompute",
+        "environment": env,
+        "config": {
+            "images": images,
+            "size": size,
+            "batch_size": batch_size,
+            "workers": workers,
+            "keep_original": keep_original,
+            "grow": grow,
+            "vae": "SD AutoencoderKL, random weights, bf16",
+            "mask_family": family.settings(),
+            "setup_s": round(setup_s, 1),
+        },  # fmt: skip
+        "results": {
+            "vae_ceiling_img_s": a,
+            "vae_ceiling_autotuned_img_s": a_tuned,
+            "pipeline_img_s": pipeline,
+            "pipeline_fraction_of_ceiling": pipeline / a,
+            "pipeline_seconds": summary.seconds,
+            "standard_img_s": standard,
+            "pipeline_vs_standard": pipeline / standard,
+            "shard_mib_per_1k_images": shard_bytes / 2**20 / images * 1000,
+            "masks": masks,
+            "torchrun": multi,
+        },
+    }
+
+
+def _print(result: dict) -> None:
+    r = result["results"]
+    print(f"GPU {result['environment']['gpu']}, {result['config']['images']} images {result['config']['size']}^2")
+    print(
+        f"(a) VAE alone          {r['vae_ceiling_img_s']:8.1f} img/s"
+        f"  (cuDNN autotuned: {r['vae_ceiling_autotuned_img_s']:.1f})"
+    )
+    print(
+        f"(b) precompute         {r['pipeline_img_s']:8.1f} img/s"
+        f"  = {100 * r['pipeline_fraction_of_ceiling']:.1f} % of (a)"
+    )
+    print(f"(c) standard way       {r['standard_img_s']:8.1f} img/s  -> precompute is {r['pipeline_vs_standard']:.2f}x")
+    m = r["masks"]
+    print(
+        f"(d) masks: GPU {m['gpu_us_per_image']:.1f} us/img, Pillow {m['pil_us_per_image']:.1f} us/img"
+        f" -> {m['speedup']:.0f}x (host parameter draw {m['params_us_per_image']:.1f} us/img, in workers)"
+    )
+    if r.get("torchrun"):
+        print(f"torchrun {json.dumps(r['torchrun'])}")
+
+
+@pytest.mark.gpu
+def test_precompute_bench(tmp_path):
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device")
+    result = measure(images=1024, size=512, batch_size=32, workers=min(12, os.cpu_count() or 1), keep_original=True)
+    _print(result)
+    out = ROOT / "bench" / "results" / f"precompute-{result['environment']['commit'][:10]}.json"
+    out.write_text(json.dumps(result, indent=1))
+    assert math.isfinite(result["results"]["pipeline_img_s"])
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--images", type=int, default=2048)
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=min(12, os.cpu_count() or 1))
+    parser.add_argument("--no-keep-original", action="store_true", help="encode the masked image only")
+    parser.add_argument("--json", type=Path, help="write the result here")
+    parser.add_argument(
+        "--torchrun", type=int, default=0, metavar="N", help="also run under torchrun with N GPUs; compare shards"
+    )
+    args = parser.parse_args(argv)
+    if not torch.cuda.is_available():
+        print("bench_precompute: needs a CUDA device", file=sys.stderr)
+        return 2
+    if args.torchrun > torch.cuda.device_count():
+        print(f"bench_precompute: --torchrun {args.torchrun} needs as many GPUs", file=sys.stderr)
+        return 2
+    result = measure(
+        args.images, args.size, args.batch_size, args.workers, not args.no_keep_original, nproc=args.torchrun
+    )
+    _print(result)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=1))
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

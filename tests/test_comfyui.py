@@ -1,7 +1,7 @@
 """The ComfyUI node pack: every node's LATENT against the pipeline it replaces.
 
 Without ComfyUI: the node boundary (``inpaint_fused.comfyui.latents``, all that each node's
-``execute`` calls) with ``ComfyStyleVAE`` from test_vae standing in for ``comfy.sd.VAE``.
+``execute`` calls) with ``ComfyStyleVAE`` from the test helpers standing in for ``comfy.sd.VAE``.
 With ``COMFYUI_PATH`` pointing at a ComfyUI checkout: the pack is loaded by ComfyUI's own custom-node
 loader in a subprocess (``COMFYUI_PYTHON``, default this interpreter, must have ComfyUI's
 requirements), a tiny random ``comfy.sd.VAE`` is built, and each fused node is compared with the
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_vae import ComfyStyleVAE, _data
+from helpers import ComfyStyleVAE, inpaint_inputs
 
 from inpaint_fused import reference
 from inpaint_fused.comfyui import latents
@@ -38,7 +38,7 @@ def _assert_same_latent(latent, expected):
 
 @pytest.mark.parametrize("grow", [0, 1, 6, 64])
 def test_inpaint_node(device, grow):
-    pixels, mask = _data(2, 37, 46, 1, (30, 30), seed=grow)
+    pixels, mask = inpaint_inputs(2, 37, 46, 1, (30, 30), seed=grow)
     latent = latents.encode_for_inpaint(ComfyStyleVAE(8, torch.bfloat16, device), pixels, mask, grow)
     _assert_same_latent(latent, _stock_inpaint_latent(ComfyStyleVAE(8, torch.bfloat16, device), pixels, mask, grow))
     assert latent["noise_mask"].shape == (1, 1, 32, 40) and latent["noise_mask"].dtype == torch.float32
@@ -46,27 +46,27 @@ def test_inpaint_node(device, grow):
 
 @pytest.mark.parametrize("offset", [-128, -3, 0, 2, 128])
 def test_was_node(device, offset):
-    pixels, mask = _data(1, 33, 27, 1, (33, 27), seed=1)
+    pixels, mask = inpaint_inputs(1, 33, 27, 1, (33, 27), seed=1)
     latent = latents.encode_for_inpaint_was(ComfyStyleVAE(8, device=device), pixels, mask, offset)
     filled, noise_mask = reference.was_vae_encode_for_inpaint(pixels, mask, offset, 8)
     _assert_same_latent(latent, {"samples": ComfyStyleVAE(8, device=device).encode(filled), "noise_mask": noise_mask})
 
 
 def test_encode_node(device):
-    pixels, _ = _data(2, 19, 30, 1, (1, 1), channels=4)
+    pixels, _ = inpaint_inputs(2, 19, 30, 1, (1, 1), channels=4)
     latent = latents.encode(ComfyStyleVAE(8, device=device), pixels)
     _assert_same_latent(latent, {"samples": ComfyStyleVAE(8, device=device).encode(pixels[:, :, :, :3])})
 
 
 def test_batched_node(device):
-    pixels, _ = _data(5, 24, 17, 1, (1, 1), seed=4)
+    pixels, _ = inpaint_inputs(5, 24, 17, 1, (1, 1), seed=4)
     latent = latents.encode_batched(ComfyStyleVAE(8, device=device), pixels, 2)
     stock = reference.vae_encode_batched(ComfyStyleVAE(8, device=device).encode, pixels, 2, 8)
     _assert_same_latent(latent, {"samples": stock})
 
 
 def test_inpaint_batched_node(device):
-    pixels, mask = _data(5, 24, 32, 5, (12, 16), seed=6)
+    pixels, mask = inpaint_inputs(5, 24, 32, 5, (12, 16), seed=6)
     latent = latents.encode_for_inpaint_batched(ComfyStyleVAE(8, device=device), pixels, mask, 6, 2)
     _assert_same_latent(latent, _stock_inpaint_latent(ComfyStyleVAE(8, device=device), pixels, mask, 6))
 

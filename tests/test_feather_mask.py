@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers import OPCHECK, poisoned_allocations, soft_mask
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_prepare import poisoned_allocations
 
 import inpaint_fused as ifd
 from inpaint_fused import _backend, reference
@@ -21,11 +21,6 @@ def path(request, monkeypatch):
     if request.param == "torch":
         monkeypatch.setattr(_backend, "uses_triton", lambda device: False)
     return request.param
-
-
-def soft_mask(shape, device, seed, dtype=torch.float32):
-    g = torch.Generator().manual_seed(seed)
-    return torch.rand(shape, generator=g, dtype=torch.float64).to(device=device, dtype=dtype)
 
 
 def check(mask, *widths):
@@ -101,9 +96,6 @@ def test_bad_input_names_the_argument():
 
 # Schema, autograd registration and fake tensor (the full opcheck adds ~20 s of AOT compiles per op on a
 # CPU); torch.compile(fullgraph=True) of all four ops together is in test_composite_masked.py.
-OPCHECK = ("test_schema", "test_autograd_registration", "test_faketensor")
-
-
 def test_opcheck(device):
     mask = soft_mask((2, 13, 19), device, 8)
     torch.library.opcheck(torch.ops.inpaint_fused.feather_mask, (mask, 3, 4, 5, 6), test_utils=OPCHECK)

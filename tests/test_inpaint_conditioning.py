@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers import OPCHECK, ComfyStyleVAE, poisoned_allocations
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_feather_mask import OPCHECK
-from test_prepare import poisoned_allocations
-from test_vae import ComfyStyleVAE
 
 import inpaint_fused as ifd
 from inpaint_fused import _backend, reference

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-import contextlib
 import subprocess
 import sys
 
 import pytest
 import torch
-from expected import assert_matches, expected, random_mask, random_pixels
+from helpers import (
+    NEAR_TIE,
+    assert_matches,
+    expected,
+    poisoned_allocations,
+    random_mask,
+    random_pixels,
+    stable_seed,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -18,31 +25,17 @@ from inpaint_fused import reference
 ON_GPU = torch.cuda.is_available()
 
 
-@contextlib.contextmanager
-def poisoned_allocations():
-    """Every tensor the op allocates starts as NaN (floats) or 0xFF (bytes: every scratch bit set)."""
-    real_empty = torch.empty
-
-    def empty(*args, **kwargs):
-        tensor = real_empty(*args, **kwargs)
-        return tensor.fill_(float("nan") if tensor.dtype.is_floating_point else 0xFF)
-
-    torch.empty = empty
-    try:
-        yield
-    finally:
-        torch.empty = real_empty
-
-
 def fused(pixels, mask, value, *, was=False, **kwargs):
     with poisoned_allocations():
         fn = ifd.prepare_inpaint_was if was else ifd.prepare_inpaint
         return fn(pixels, mask, value, **kwargs)
 
 
-def check(pixels, mask, value, *, was=False, ratio=8, vae_dtype=None):
+def check(pixels, mask, value, *, was=False, ratio=8, vae_dtype=None, near_tie=NEAR_TIE):
     out = fused(pixels, mask, value, was=was, downscale_ratio=ratio, vae_dtype=vae_dtype)
-    ref_pixels, ref_noise, reach = expected(pixels, mask, value, was=was, ratio=ratio, vae_dtype=vae_dtype)
+    ref_pixels, ref_noise, reach = expected(
+        pixels, mask, value, was=was, ratio=ratio, vae_dtype=vae_dtype, near_tie=near_tie
+    )
     assert_matches(out.noise_mask, ref_noise, reach, "noise_mask")
     assert_matches(out.pixels, ref_pixels, reach, "pixels", channels_last=vae_dtype is None)
     assert out.pixels.is_contiguous() and out.noise_mask.is_contiguous()
@@ -57,7 +50,7 @@ MASK_SIZES = ["same", (5, 7), (90, 61)]
 @pytest.mark.parametrize("mask_size", MASK_SIZES, ids=str)
 @pytest.mark.parametrize("grow", [0, 1, 2, 6, 9])
 def test_core_matches_reference(device, shape, mask_size, grow):
-    g = torch.Generator().manual_seed(hash((shape, str(mask_size), grow)) % 2**31)
+    g = torch.Generator().manual_seed(stable_seed(shape, mask_size, grow))
     mask_shape = shape if mask_size == "same" else mask_size
     check(random_pixels((2, *shape, 3), device=device, generator=g), random_mask((1, *mask_shape), device, g), grow)
 
@@ -66,7 +59,7 @@ def test_core_matches_reference(device, shape, mask_size, grow):
 @pytest.mark.parametrize("mask_size", MASK_SIZES, ids=str)
 @pytest.mark.parametrize("offset", [-9, -2, 0, 1, 6])
 def test_was_matches_reference(device, shape, mask_size, offset):
-    g = torch.Generator().manual_seed(hash((shape, str(mask_size), offset)) % 2**31)
+    g = torch.Generator().manual_seed(stable_seed(shape, mask_size, offset))
     mask_shape = shape if mask_size == "same" else mask_size
     check(
         random_pixels((1, *shape, 3), device=device, generator=g),
@@ -135,6 +128,53 @@ def test_resized_half_masks_round_in_their_own_dtype(device, mask_dtype):
     g = torch.Generator().manual_seed(11)
     mask = random_mask((1, 13, 11), device, g).to(mask_dtype)
     check(random_pixels((1, 40, 40, 3), device=device, generator=g), mask, 4, was=True)
+
+
+# Each rounds to 0.5 in float32, which rounds half to even to 0; in float64 they stay on their side of 0.5.
+FLOAT64_NEAR_HALF = [0.5 + 1e-9, 0.5 + 2**-25, 0.5 + 2**-45, 0.5 - 1e-9, 0.5 - 2**-26]
+
+
+@pytest.mark.parametrize("value", FLOAT64_NEAR_HALF, ids=repr)
+@pytest.mark.parametrize("mask_size", [(8, 8), (5, 7), (11, 13)], ids=str)
+@pytest.mark.parametrize("grow", [0, 3])
+def test_float64_masks_near_half_are_resized_and_rounded_in_float64(device, value, mask_size, grow):
+    """As the seed, which resizes a float64 mask in float64: ``0.5 + 1e-9`` is set, ``0.5 - 1e-9`` is not."""
+    pixels = torch.full((1, 8, 8, 3), 0.9, device=device)
+    mask = torch.full((1, *mask_size), value, dtype=torch.float64, device=device)
+    for was in (False, True):
+        out = fused(pixels, mask, grow, was=was)
+        ref_pixels, ref_noise, _ = expected(pixels, mask, grow, was=was)
+        assert torch.equal(out.noise_mask, ref_noise) and torch.equal(out.pixels, ref_pixels)
+        assert torch.equal(out.noise_mask, torch.full_like(out.noise_mask, float(value > 0.5)))
+
+
+@settings(max_examples=15 if not ON_GPU else 60, deadline=None)
+@given(
+    height=st.integers(4, 40),
+    width=st.integers(4, 40),
+    mask_h=st.integers(1, 48),
+    mask_w=st.integers(1, 48),
+    value=st.integers(-6, 6),
+    was=st.booleans(),
+    offsets=st.lists(st.sampled_from([2**-25, 1e-9, 2**-33, 1e-12, 2**-45]), min_size=1, max_size=3),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_random_float64_masks_near_half(height, width, mask_h, mask_w, value, was, offsets, seed):
+    """float64 masks of 0, 1, soft values and values within 2**-25 of 0.5, any sizes: equal to the seed.
+
+    A resize may differ from PyTorch's by a few float64 ulps, so only values within 1e-13 of 0.5 (none
+    of the near-half values above) may round otherwise.
+    """
+    device = torch.device("cuda" if ON_GPU else "cpu")
+    value = value if was else abs(value)
+    g = torch.Generator().manual_seed(seed)
+    near_half = torch.tensor([0.5 + o for o in offsets] + [0.5 - o for o in offsets], dtype=torch.float64)
+    choices = torch.cat([near_half, torch.tensor([0.0, 1.0], dtype=torch.float64)])
+    mask = choices[torch.randint(len(choices), (1, mask_h, mask_w), generator=g)]
+    soft = torch.rand((1, mask_h, mask_w), generator=g) < 0.2
+    mask = torch.where(soft, torch.rand((1, mask_h, mask_w), generator=g, dtype=torch.float64), mask)
+    pixels = random_pixels((1, height, width, 3), device=device, generator=g)
+    check(pixels, mask.to(device), value, was=was, ratio=1, near_tie=1e-13)
 
 
 def test_channels_last_and_sliced_views(device):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_vae import ComfyStyleVAE, _data
+from helpers import ComfyStyleVAE, inpaint_inputs
 
 import inpaint_fused as ifd
 from inpaint_fused.streaming import SliceSizes
@@ -79,7 +79,7 @@ def test_slice_sizes_grow_back_capped_and_grow_slower_after_a_relapse():
 
 
 def test_halving_uses_the_ceiling(device):
-    pixels, _ = _data(7, 16, 16, 1, (1, 1), seed=21)
+    pixels, _ = inpaint_inputs(7, 16, 16, 1, (1, 1), seed=21)
     vae = FlakyVAE(1, device=device)
     reported = []
     latent = ifd.encode_batched(vae, pixels, 7, progress=reported.append)
@@ -89,7 +89,7 @@ def test_halving_uses_the_ceiling(device):
 
 
 def test_size_recovers_after_a_transient_failure(device):
-    pixels, _ = _data(40, 8, 8, 1, (1, 1), seed=22)
+    pixels, _ = inpaint_inputs(40, 8, 8, 1, (1, 1), seed=22)
     vae = FlakyVAE(2, failing=lambda call: call == 0, device=device)
     reported = []
     latent = ifd.encode_batched(vae, pixels, 4, progress=reported.append)
@@ -100,7 +100,7 @@ def test_size_recovers_after_a_transient_failure(device):
 
 
 def test_a_persistent_limit_is_retried_ever_more_rarely(device):
-    pixels, _ = _data(60, 8, 8, 1, (1, 1), seed=23)
+    pixels, _ = inpaint_inputs(60, 8, 8, 1, (1, 1), seed=23)
     vae = FlakyVAE(2, device=device)
     latent = ifd.encode_batched(vae, pixels, 4, progress=lambda n: None)
     assert _sizes(vae.attempts) == ["4!"] + [2] * 8 + ["4!"] + [2] * 16 + ["4!"] + [2] * 6
@@ -109,7 +109,7 @@ def test_a_persistent_limit_is_retried_ever_more_rarely(device):
 
 def test_slices_stay_inside_upload_chunks(device):
     # Chunks of per_batch frames are uploaded one ahead; a smaller slice size cuts each chunk anew.
-    pixels, _ = _data(14, 16, 8, 1, (1, 1), seed=24)
+    pixels, _ = inpaint_inputs(14, 16, 8, 1, (1, 1), seed=24)
     vae = FlakyVAE(4, device=device)
     latent = ifd.encode_batched(vae, pixels, 7, progress=lambda n: None)
     assert _sizes(vae.attempts) == ["7!", 4, 3, 4, 3]
@@ -117,7 +117,7 @@ def test_slices_stay_inside_upload_chunks(device):
 
 
 def test_inpaint_batched_recovers_with_identical_latents_and_masks(device):
-    pixels, mask = _data(12, 16, 24, 12, (16, 24), seed=25)
+    pixels, mask = inpaint_inputs(12, 16, 24, 12, (16, 24), seed=25)
     vae = FlakyVAE(1, failing=lambda call: call == 0, device=device)
     reported = []
     out = ifd.encode_for_inpaint_batched(vae, pixels, mask, 3, 2, progress=reported.append)
@@ -138,7 +138,7 @@ def test_one_frame_out_of_memory_is_a_clear_error(device):
 
 
 def test_tqdm_bar_counts_frames_without_a_callback(device, capsys):
-    pixels, _ = _data(5, 16, 16, 1, (1, 1), seed=26)
+    pixels, _ = inpaint_inputs(5, 16, 16, 1, (1, 1), seed=26)
     latent = ifd.encode_batched(FlakyVAE(1, device=device), pixels, 3)
     assert torch.equal(latent, ComfyStyleVAE(8, device=device).encode(pixels))
     err = capsys.readouterr().err
@@ -184,7 +184,7 @@ class Block:
             raise ImportError("blocked " + name)
 sys.meta_path.insert(0, Block())
 import torch, inpaint_fused as ifd
-from test_vae import ComfyStyleVAE
+from helpers import ComfyStyleVAE
 assert ifd.encode(ComfyStyleVAE(8), torch.rand(2, 16, 16, 3)).shape == (2, 4, 2, 2)
 assert "inpaint_fused.diffusers" not in sys.modules, "a ComfyUI VAE must not load the diffusers adapter"
 """

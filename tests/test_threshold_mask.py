@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers import OPCHECK, poisoned_allocations, soft_mask
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_feather_mask import OPCHECK, soft_mask
-from test_prepare import poisoned_allocations
 
 import inpaint_fused as ifd
 from inpaint_fused import _backend, reference

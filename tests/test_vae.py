@@ -11,48 +11,10 @@ import logging
 
 import pytest
 import torch
+from helpers import ComfyStyleVAE, inpaint_inputs
 
 import inpaint_fused as ifd
 from inpaint_fused import reference
-
-
-class ComfyStyleVAE:
-    """The interface of ComfyUI's ``VAE`` that the encode paths use, with a per-frame conv first stage."""
-
-    def __init__(self, ratio=8, dtype=torch.float32, device="cpu", max_batch=None):
-        generator = torch.Generator().manual_seed(1234)
-        spatial = ratio[-1] if isinstance(ratio, tuple) else ratio
-        self.first_stage_model = torch.nn.Conv2d(3, 4, kernel_size=spatial, stride=spatial)
-        with torch.no_grad():
-            for parameter in self.first_stage_model.parameters():
-                parameter.copy_(torch.randn(parameter.shape, generator=generator))
-        self.first_stage_model.to(device=device, dtype=dtype)
-        self.downscale_ratio = ratio
-        self.device = torch.device(device)
-        self.vae_dtype = dtype
-        self.output_device = torch.device("cpu")
-        self.process_input = lambda image: image * 2.0 - 1.0
-        self.max_batch = max_batch  # first-stage batches above this raise out-of-memory
-        self.seen = []  # what the first stage received
-
-    def spacial_compression_encode(self):
-        return self.downscale_ratio[-1] if isinstance(self.downscale_ratio, tuple) else self.downscale_ratio
-
-    def vae_encode_crop_pixels(self, pixels):
-        ratio = self.spacial_compression_encode()
-        for dim, size in enumerate(pixels.shape[1:-1]):
-            if size % ratio:
-                pixels = pixels.narrow(dim + 1, size % ratio // 2, size // ratio * ratio)
-        return pixels
-
-    def encode(self, pixel_samples):
-        pixel_samples = self.vae_encode_crop_pixels(pixel_samples).movedim(-1, 1)
-        pixels_in = self.process_input(pixel_samples).to(self.vae_dtype).to(self.device)
-        if self.max_batch is not None and pixels_in.shape[0] > self.max_batch:
-            raise torch.OutOfMemoryError(f"stand-in: batch {pixels_in.shape[0]} > {self.max_batch}")
-        self.seen.append(pixels_in)
-        with torch.no_grad():
-            return self.first_stage_model(pixels_in).to(self.output_device).float()
 
 
 class OldComfyVAE(ComfyStyleVAE):
@@ -62,17 +24,6 @@ class OldComfyVAE(ComfyStyleVAE):
 
     def vae_encode_crop_pixels(self, pixels):
         return reference.vae_encode_crop_pixels(pixels, self.downscale_ratio)
-
-
-def _data(batch, height, width, mask_batch, mask_size, seed=0, channels=3):
-    generator = torch.Generator().manual_seed(seed)
-    pixels = torch.rand((batch, height, width, channels), generator=generator)
-    # Soft values in a window (rounding matters) and zero elsewhere (growth has room to show).
-    h, w = mask_size
-    mask = torch.zeros((mask_batch, h, w))
-    window = mask[:, h // 4 : h // 4 + max(1, h // 3), w // 3 : w // 3 + max(1, w // 4)]
-    window.copy_(torch.rand(window.shape, generator=generator))
-    return pixels, mask
 
 
 def _stock_inpaint(vae, pixels, mask, grow):
@@ -150,7 +101,7 @@ def test_unknown_vae_is_a_type_error():
     ids=["crop-broadcast-mask", "smaller-mask-grow0", "one-image-many-masks", "larger-mask-grow64"],
 )
 def test_encode_for_inpaint_equals_stock(device, shape, mask_batch, mask_size, grow, dtype):
-    pixels, mask = _data(*shape, mask_batch, mask_size, channels=4)
+    pixels, mask = inpaint_inputs(*shape, mask_batch, mask_size, channels=4)
     fused_vae, stock_vae = ComfyStyleVAE(8, dtype, device), ComfyStyleVAE(8, dtype, device)
     out = ifd.encode_for_inpaint(fused_vae, pixels, mask, grow)
     samples, noise_mask = _stock_inpaint(stock_vae, pixels, mask, grow)
@@ -166,7 +117,7 @@ def test_encode_for_inpaint_equals_stock(device, shape, mask_batch, mask_size, g
 
 
 def test_old_comfy_vae_and_ratio_16(device):
-    pixels, mask = _data(2, 45, 37, 1, (20, 20), seed=3)
+    pixels, mask = inpaint_inputs(2, 45, 37, 1, (20, 20), seed=3)
     for make in (lambda: OldComfyVAE(8, device=device), lambda: ComfyStyleVAE(16, device=device)):
         fused_vae, stock_vae = make(), make()
         out = ifd.encode_for_inpaint(fused_vae, pixels, mask, 5)
@@ -178,7 +129,7 @@ def test_old_comfy_vae_and_ratio_16(device):
 @pytest.mark.parametrize("offset", [-5, 0, 4])
 def test_encode_for_inpaint_was_equals_stock(device, ratio, offset):
     # The seed crops to a multiple of 8 whatever the VAE; the VAE then crops to its own ratio.
-    pixels, mask = _data(2, 44, 53, 2, (30, 30), seed=5)
+    pixels, mask = inpaint_inputs(2, 44, 53, 2, (30, 30), seed=5)
     fused_vae, stock_vae = ComfyStyleVAE(ratio, device=device), ComfyStyleVAE(ratio, device=device)
     out = ifd.encode_for_inpaint_was(fused_vae, pixels, mask, offset)
     filled, noise_mask = reference.was_vae_encode_for_inpaint(pixels, mask, offset, 8)
@@ -187,7 +138,7 @@ def test_encode_for_inpaint_was_equals_stock(device, ratio, offset):
 
 
 def test_encode_equals_stock(device):
-    pixels, _ = _data(3, 29, 42, 1, (1, 1), channels=4)
+    pixels, _ = inpaint_inputs(3, 29, 42, 1, (1, 1), channels=4)
     fused_vae, stock_vae = ComfyStyleVAE(8, torch.bfloat16, device), ComfyStyleVAE(8, torch.bfloat16, device)
     latent = ifd.encode(fused_vae, pixels)
     assert torch.equal(latent, reference.vae_encode(stock_vae.encode, pixels, 8))
@@ -196,7 +147,7 @@ def test_encode_equals_stock(device):
 
 def test_comfy_vae_with_other_process_input_gets_pixels(device):
     # A VAE that does not map 2p - 1 must get the gray-filled IMAGE through its own encode.
-    pixels, mask = _data(1, 32, 32, 1, (32, 32), seed=7)
+    pixels, mask = inpaint_inputs(1, 32, 32, 1, (32, 32), seed=7)
     fused_vae, stock_vae = ComfyStyleVAE(8, device=device), ComfyStyleVAE(8, device=device)
     for vae in (fused_vae, stock_vae):
         vae.process_input = lambda image: image
@@ -208,7 +159,7 @@ def test_comfy_vae_with_other_process_input_gets_pixels(device):
 @pytest.mark.parametrize("make", [_diffusers_kl, _diffusers_tiny], ids=["AutoencoderKL", "AutoencoderTiny"])
 def test_diffusers_vaes(device, make):
     vae = make().to(device)
-    pixels, mask = _data(2, 37, 43, 2, (37, 43), seed=11)
+    pixels, mask = inpaint_inputs(2, 37, 43, 2, (37, 43), seed=11)
     out = ifd.encode_for_inpaint(vae, pixels, mask, 6)
     filled, noise_mask = reference.vae_encode_for_inpaint(pixels.to(device), mask.to(device), 6, 8)
     with torch.no_grad():
@@ -227,7 +178,7 @@ def test_diffusers_vaes(device, make):
 
 @pytest.mark.parametrize(("frames", "per_batch"), [(7, 3), (5, 16), (4, 1)])
 def test_encode_batched_equals_stock_slices(device, frames, per_batch):
-    pixels, _ = _data(frames, 27, 35, 1, (1, 1), seed=frames, channels=4)
+    pixels, _ = inpaint_inputs(frames, 27, 35, 1, (1, 1), seed=frames, channels=4)
     fused_vae, stock_vae = ComfyStyleVAE(8, device=device), ComfyStyleVAE(8, device=device)
     reported, stock_reported = [], []
     latent = ifd.encode_batched(fused_vae, pixels, per_batch, progress=reported.append)
@@ -239,7 +190,7 @@ def test_encode_batched_equals_stock_slices(device, frames, per_batch):
 
 
 def test_encode_batched_halves_on_out_of_memory(device):
-    pixels, _ = _data(11, 16, 16, 1, (1, 1), seed=2)
+    pixels, _ = inpaint_inputs(11, 16, 16, 1, (1, 1), seed=2)
     vae = ComfyStyleVAE(8, device=device, max_batch=3)
     reported = []
     latent = ifd.encode_batched(vae, pixels, 8, progress=reported.append)
@@ -273,7 +224,7 @@ def test_progress_can_cancel(device):
     ("frames", "mask_batch", "per_batch"), [(5, 5, 2), (5, 1, 3), (1, 4, 3)], ids=["per-frame", "one-mask", "one-image"]
 )
 def test_encode_for_inpaint_batched_equals_whole(device, frames, mask_batch, per_batch):
-    pixels, mask = _data(frames, 35, 26, mask_batch, (18, 13), seed=frames + mask_batch)
+    pixels, mask = inpaint_inputs(frames, 35, 26, mask_batch, (18, 13), seed=frames + mask_batch)
     vae = ComfyStyleVAE(8, torch.bfloat16, device)
     reported = []
     out = ifd.encode_for_inpaint_batched(vae, pixels, mask, 4, per_batch, progress=reported.append)
@@ -286,7 +237,7 @@ def test_encode_for_inpaint_batched_equals_whole(device, frames, mask_batch, per
 
 
 def test_encode_for_inpaint_batched_halves_on_out_of_memory(device):
-    pixels, mask = _data(6, 16, 24, 6, (16, 24), seed=9)
+    pixels, mask = inpaint_inputs(6, 16, 24, 6, (16, 24), seed=9)
     vae = ComfyStyleVAE(8, device=device, max_batch=2)
     out = ifd.encode_for_inpaint_batched(vae, pixels, mask, 6, 5, progress=lambda n: None)
     assert [x.shape[0] for x in vae.seen] == [2, 2, 1, 1]
@@ -323,7 +274,7 @@ def test_cpu_fallback_is_logged_once(caplog):
 
 @pytest.mark.gpu
 def test_streaming_from_pinned_buffers_on_cuda():
-    pixels, mask = _data(9, 40, 56, 9, (20, 28), seed=4)
+    pixels, mask = inpaint_inputs(9, 40, 56, 9, (20, 28), seed=4)
     vae = ComfyStyleVAE(8, torch.float16, "cuda")
     out = ifd.encode_for_inpaint_batched(vae, pixels, mask, 6, 4, progress=lambda n: None)
     whole = ifd.encode_for_inpaint(ComfyStyleVAE(8, torch.float16, "cuda"), pixels, mask, 6)

@@ -7,7 +7,7 @@ from typing import NamedTuple, Optional
 import torch
 
 from ..check import FLOAT_DTYPES, check_float_tensor, check_int, mask_batch, no_grad_input
-from . import _ops  # noqa: F401  (registers torch.ops.inpaint_fused.prepare_diffusers_inpaint)
+from ..ops import prepare_diffusers_inpaint  # noqa: F401  (registers torch.ops.inpaint_fused.prepare_diffusers_inpaint)
 
 FORMULAS = ("image * (mask < 0.5)", "image * (1 - mask)")
 

@@ -1,18 +1,79 @@
-"""Host-side launch arithmetic shared by every kernel family: grid sizes, crop geometry, windows."""
+"""Host-side launch arithmetic shared by every kernel family: launch configs, grid sizes, crop geometry, windows."""
 
 from __future__ import annotations
 
+import math
 import struct
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import torch
 
+from .. import _backend
+
 
 class Window(Protocol):
-    """A box window ``[j - before, j - before + win)`` per pixel (see ``prepare_inpaint.Morphology``)."""
+    """A box window ``[j - before, j - before + win)`` per pixel (see ``Morphology``)."""
 
     win: int
     before: int
+
+
+class Morphology(NamedTuple):
+    """A box window ``[j - before, j - before + win)`` per pixel, dilating or (``invert``) eroding."""
+
+    win: int
+    before: int
+    invert: bool
+    fill_from_grown: bool
+
+    @property
+    def grows(self) -> bool:
+        return self.win > 1
+
+
+def core_morphology(grow_mask_by: int) -> Morphology:
+    """ComfyUI core: ``g x g`` conv with padding ``ceil((g - 1) / 2)`` cut to size; fill with the ungrown mask."""
+    return Morphology(grow_mask_by, math.ceil((grow_mask_by - 1) / 2) if grow_mask_by > 0 else 0, False, False)
+
+
+def was_morphology(mask_offset: int) -> Morphology:
+    """WAS: symmetric ``(2|k| + 1)`` box, dilation for ``k > 0``, erosion for ``k < 0``; fill with the result."""
+    k = abs(mask_offset)
+    return Morphology(2 * k + 1, k, mask_offset < 0, True)
+
+
+class LaunchConfig(NamedTuple):
+    """Tile shapes and warps of a family's two passes, and how many programs per SM they aim for.
+
+    Every family with a box growth runs a horizontal pass (``rows_*``) into a uint8 scratch and an image
+    pass (``fill_*``) over it. ``rows_block_h`` is also the block whose per-column counts the horizontal
+    pass stores in bits 2-7 of the scratch (``kernels/common.py``): at most 63.
+    """
+
+    rows_block_h: int
+    rows_block_w: int
+    rows_warps: int
+    fill_block_h: int
+    fill_block_w: int
+    fill_warps: int
+    programs_per_sm: int
+
+    def warps(self, device: torch.device, num_warps: int) -> dict[str, int]:
+        """Launch keywords for ``num_warps``: none under the interpreter, which takes no warps."""
+        return {"num_warps": num_warps} if device.type == "cuda" else {}
+
+    def program_target(self, device: torch.device) -> int:
+        """Programs a launch aims for: ``programs_per_sm`` per SM on a GPU, ``programs_per_sm`` in all under the
+        interpreter (which runs programs one by one)."""
+        if device.type != "cuda":
+            return self.programs_per_sm
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        return self.programs_per_sm * _backend.multiprocessor_count(index)
+
+    def warm_up(self, win: int) -> int:
+        """Scratch reads a run of the image pass makes before its first row: about ``win / rows_block_h`` block
+        counts and two partial blocks (``common._window_count``)."""
+        return min(win, win // self.rows_block_h + 2 * self.rows_block_h)
 
 
 def float32(value: float) -> float:

@@ -1,5 +1,8 @@
 """Registered torch ops (``torch.ops.inpaint_fused.*``) and the launchers behind them.
 
+Device code: ``kernels/prepare_inpaint.py``; public functions: ``inpaint_fused.api``; oracle:
+``inpaint_fused.reference``.
+
 Each op takes already validated tensors (the public functions in ``inpaint_fused.api`` own
 validation and defaults): pixels ``(B, H, W, C)`` and a mask ``(Bm, h, w)`` on the same device.
 On a device where the kernels run (see ``_backend.uses_triton``) they launch two Triton kernels,
@@ -8,60 +11,28 @@ one without growth; elsewhere they run the reference under the same mask policy.
 
 from __future__ import annotations
 
-import math
-from typing import NamedTuple, Optional
+from typing import Optional
 
 import torch
 
 from .. import _backend, reference
-from .launch import cdiv, check_index_range, clip_window, crop_geometry, float32, run_length
-
-
-class Morphology(NamedTuple):
-    """A box window ``[j - before, j - before + win)`` per pixel, dilating or (``invert``) eroding."""
-
-    win: int
-    before: int
-    invert: bool
-    fill_from_grown: bool
-
-    @property
-    def grows(self) -> bool:
-        return self.win > 1
-
-
-class LaunchConfig(NamedTuple):
-    """Tile shapes and warps of the two passes, and how many programs per SM they aim for.
-
-    ``rows_block_h`` is also the block whose per-column counts the horizontal pass stores in bits
-    2-7 of the scratch: at most 63.
-    """
-
-    rows_block_h: int
-    rows_block_w: int
-    rows_warps: int
-    fill_block_h: int
-    fill_block_w: int
-    fill_warps: int
-    programs_per_sm: int
-
+from .launch import (
+    LaunchConfig,
+    Morphology,
+    cdiv,
+    check_index_range,
+    clip_window,
+    core_morphology,
+    crop_geometry,
+    run_length,
+    was_morphology,
+)
 
 # Measured best on the H100 (bench/sweep_configs.py): one row per fill tile keeps registers at 48, no spills.
 GPU_CONFIG = LaunchConfig(8, 128, 4, 1, 512, 4, 16)
 # The interpreter runs programs one by one in numpy: fewer, larger tiles are faster there. It still
 # splits each image into a few runs, so that CI exercises the seams between programs.
 INTERPRETER_CONFIG = LaunchConfig(16, 64, 1, 16, 64, 1, 3)
-
-
-def core_morphology(grow_mask_by: int) -> Morphology:
-    """ComfyUI core: ``g x g`` conv with padding ``ceil((g - 1) / 2)`` cut to size; fill with the ungrown mask."""
-    return Morphology(grow_mask_by, math.ceil((grow_mask_by - 1) / 2) if grow_mask_by > 0 else 0, False, False)
-
-
-def was_morphology(mask_offset: int) -> Morphology:
-    """WAS: symmetric ``(2|k| + 1)`` box, dilation for ``k > 0``, erosion for ``k < 0``; fill with the result."""
-    k = abs(mask_offset)
-    return Morphology(2 * k + 1, k, mask_offset < 0, True)
 
 
 def sanitize_mask(mask: torch.Tensor) -> torch.Tensor:
@@ -103,25 +74,22 @@ def _launch(
     x, y, off_h, off_w = crop_geometry(height, width, ratio)
     n_out = max(n_pix, n_masks)
     same_size = (h, w) == (height, width)
-    scale_h, scale_w = float32(h / height), float32(w / width)
     noise = torch.empty((n_masks, 1, x, y), dtype=torch.float32, device=device)
-    gpu = device.type == "cuda"
-    config = GPU_CONFIG if gpu else INTERPRETER_CONFIG
-    warps = (lambda n: {"num_warps": n}) if gpu else (lambda n: {})
+    config = GPU_CONFIG if device.type == "cuda" else INTERPRETER_CONFIG
 
     grows = morph.grows
     win, before = clip_window(morph, x, y) if grows else (1, 0)
-    target = config.programs_per_sm * (_backend.multiprocessor_count(device.index) if gpu else 1)
+    target = config.program_target(device)
     if grows:
         scratch = torch.empty((n_masks, x, y), dtype=torch.uint8, device=device)
         block_h, block_w = config.rows_block_h, config.rows_block_w
         row_blocks = cdiv(x, block_h)
         cols_per_program = run_length(y, block_w, target // max(1, n_masks * row_blocks), win)
         _kernels._box_rows_kernel[(n_masks, row_blocks, cdiv(y, cols_per_program))](
-            mask, scratch, mask.stride(0), mask.stride(1), mask.stride(2), h, w, x, y, off_h, off_w,
-            scale_h, scale_w, win, before, cols_per_program,
+            mask, scratch, mask.stride(0), mask.stride(1), mask.stride(2), h, w, height, width, x, y, off_h, off_w,
+            win, before, cols_per_program,
             INVERT=morph.invert, KEEP_BASE=not morph.fill_from_grown, SAME_SIZE=same_size,
-            BLOCK_H=block_h, BLOCK_W=block_w, **warps(config.rows_warps),
+            BLOCK_H=block_h, BLOCK_W=block_w, **config.warps(device, config.rows_warps),
         )
     else:
         scratch = noise
@@ -142,18 +110,17 @@ def _launch(
 
     block_h, block_w = config.fill_block_h, config.fill_block_w
     n_col = cdiv(y, block_w)
-    # A run's first window sum reads about win / rows_block_h block counts and two partial blocks.
-    warm_up = min(win, win // config.rows_block_h + 2 * config.rows_block_h) if grows else 0
+    warm_up = config.warm_up(win) if grows else 0
     rows_per_program = run_length(x, block_h, target // max(1, n_out * n_col), warm_up)
     grid = (n_out, cdiv(x, rows_per_program), n_col)
     _kernels._inpaint_fill_kernel[grid](
         pix_args[0], mask, scratch, noise, out_args[0],
         *pix_args[1:], mask.stride(0), mask.stride(1), mask.stride(2), *out_args[1:],
-        n_pix, n_masks, h, w, x, y, channels, off_h, off_w, scale_h, scale_w, win, before,
+        n_pix, n_masks, h, w, height, width, x, y, channels, off_h, off_w, win, before,
         rows_per_program,
         GROW=grows, INVERT=morph.invert, FILL_FROM_GROWN=morph.fill_from_grown,
         HAS_PIXELS=pixels is not None, VAE_OUT=vae_dtype is not None, SAME_SIZE=same_size,
-        ROWS_BLOCK=config.rows_block_h, BLOCK_H=block_h, BLOCK_W=block_w, **warps(config.fill_warps),
+        ROWS_BLOCK=config.rows_block_h, BLOCK_H=block_h, BLOCK_W=block_w, **config.warps(device, config.fill_warps),
     )
     return out, noise
 

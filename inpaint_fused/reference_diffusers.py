@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .. import reference
+from . import reference
 
 
 def binarize(mask: torch.Tensor) -> torch.Tensor:

@@ -1,9 +1,12 @@
 """``torch.ops.inpaint_fused.prepare_diffusers_inpaint`` and its launcher.
 
-Takes validated tensors (``inpaint_fused.diffusers.prepare_masked_image`` owns validation): the
+Device code: ``kernels/prepare_diffusers_inpaint.py``; the public function in front of the op:
+``inpaint_fused.diffusers.prepare_masked_image``; the oracle: ``inpaint_fused.reference_diffusers``.
+
+Takes validated tensors (the public function owns validation): the
 processed image ``(B, 3, H, W)`` and mask ``(Bm, 1, H, W)`` on one device. Where the kernels run (see
 ``_backend.uses_triton``) one Triton kernel writes both outputs (two with growth); elsewhere the
-pipelines' own code runs (``_reference``).
+pipelines' own code runs (``reference_diffusers``).
 """
 
 from __future__ import annotations
@@ -14,12 +17,15 @@ import torch
 import torch.nn.functional as F
 
 from .. import _backend
-from ..ops.launch import cdiv, clip_window, float32, run_length
-from ..ops.prepare_inpaint import core_morphology
-from . import _reference
+from .. import reference_diffusers as _reference
+from .launch import LaunchConfig, cdiv, clip_window, core_morphology, float32, run_length
 
-# Programs per SM that the image pass aims for, so that a single image fills the GPU.
-_PROGRAMS_PER_SM = 4
+# Both passes on 8 x 128 tiles, 4 warps; the image pass aims for 4 programs per SM so that a single image
+# fills the GPU.
+GPU_CONFIG = LaunchConfig(8, 128, 4, 8, 128, 4, 4)
+# The interpreter runs programs one by one in numpy: fewer, larger tiles are faster there. It still splits
+# each image into a few runs of rows, so that CI exercises the seams between programs and the block counts.
+INTERPRETER_CONFIG = LaunchConfig(16, 64, 1, 16, 64, 1, 3)
 
 
 @functools.lru_cache(maxsize=256)
@@ -82,31 +88,30 @@ def _launch(
     n_out = max(n_images, n_masks)
     latent_h, latent_w = height // vae_scale_factor, width // vae_scale_factor
     out, latent = _stock_layouts(image, mask, vae_scale_factor, dtype, one_minus)
-    interpreted = device.type != "cuda"
-    launch = {} if interpreted else {"num_warps": 4}
-    block_h, block_w = (32, 64) if interpreted else (8, 128)
+    config = GPU_CONFIG if device.type == "cuda" else INTERPRETER_CONFIG
+    target = config.program_target(device)
 
     grows = grow_mask_by > 1
     if grows:
         # ComfyUI's window (g wide, ceil((g - 1) / 2) before), clipped where it reaches past the image.
         win, before = clip_window(core_morphology(grow_mask_by), height, width)
         scratch = torch.empty((n_masks, height, width), dtype=torch.uint8, device=device)
-        kernels._diffusers_grow_rows_kernel[(n_masks, cdiv(height, block_h))](
+        row_blocks = cdiv(height, config.rows_block_h)
+        # Runs of columns as the core's pass A: enough to fill the device, each at least about half the window.
+        cols_per_program = run_length(width, config.rows_block_w, target // max(1, n_masks * row_blocks), win)
+        kernels._diffusers_grow_rows_kernel[(n_masks, row_blocks, cdiv(width, cols_per_program))](
             mask, scratch, mask.stride(0), mask.stride(2), mask.stride(3), height, width, win, before,
-            BLOCK_H=block_h, BLOCK_W=block_w, **launch,
+            cols_per_program,
+            BLOCK_H=config.rows_block_h, BLOCK_W=config.rows_block_w, **config.warps(device, config.rows_warps),
         )
     else:
         win, before = 1, 0
         scratch = latent
 
+    block_h, block_w = config.fill_block_h, config.fill_block_w
     n_col = cdiv(width, block_w)
-    if interpreted:
-        target = 1  # the interpreter runs programs one by one: fewer, longer ones are faster
-    else:
-        index = device.index if device.index is not None else torch.cuda.current_device()
-        target = _PROGRAMS_PER_SM * _backend.multiprocessor_count(index)
-    # Each run of rows first sums `win` rows of scratch: runs of at least about half the window.
-    rows_per_program = run_length(height, block_h, target // max(1, n_out * n_col), win)
+    warm_up = config.warm_up(win) if grows else 0
+    rows_per_program = run_length(height, block_h, target // max(1, n_out * n_col), warm_up)
     grid = (n_out, cdiv(height, rows_per_program), n_col)
     kernels._diffusers_inpaint_kernel[grid](
         image, mask, scratch, out, latent,
@@ -114,7 +119,8 @@ def _launch(
         latent.stride(0), latent.stride(2), latent.stride(3),
         n_images, n_masks, height, width, latent_h, latent_w,
         float32(height / latent_h), float32(width / latent_w), win, before, rows_per_program,
-        GROW=grows, ONE_MINUS=one_minus, BLOCK_H=block_h, BLOCK_W=block_w, **launch,
+        GROW=grows, ONE_MINUS=one_minus, ROWS_BLOCK=config.rows_block_h, BLOCK_H=block_h, BLOCK_W=block_w,
+        **config.warps(device, config.fill_warps),
     )
     return out, latent
 

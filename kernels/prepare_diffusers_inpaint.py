@@ -1,4 +1,5 @@
-"""diffusers inpaint preprocessing: binarised mask, masked image in the VAE's input, latent-size mask.
+"""Device code of ``inpaint_fused::prepare_diffusers_inpaint``: binarised mask, masked image in the VAE's
+input, latent-size mask (launched by ``inpaint_fused/ops/prepare_diffusers_inpaint.py``).
 
 The diffusers inpaint pipelines (``StableDiffusionInpaintPipeline``, ``StableDiffusionXLInpaintPipeline``,
 ``FluxInpaintPipeline``) binarise the processed mask (``m < 0.5 -> 0``, ``m >= 0.5 -> 1``, NaN left
@@ -6,13 +7,13 @@ as is), form ``masked_image = image * (mask < 0.5)`` (``FluxFillPipeline``: ``im
 cast it to the VAE's dtype on the device, and resize the mask to latent size with
 ``F.interpolate(mode="nearest")``. These kernels do that in one pass over
 the image; an optional ComfyUI-style ``g x g`` box growth of the binarised mask adds a horizontal
-pass into a uint8 scratch.
+pass into a uint8 scratch, in the core family's format and with its running count (``common``).
 """
 
 import triton
 import triton.language as tl
 
-from .common import _round_to
+from .common import _round_to, _running_count, _scratch_bits, _window_count, _with_block_counts
 
 
 @triton.jit
@@ -35,55 +36,52 @@ def _diffusers_grow_rows_kernel(
     width,
     win,
     before,
+    cols_per_program,
     BLOCK_H: tl.constexpr,
     BLOCK_W: tl.constexpr,
 ):
     """Horizontal half of the box growth of the binarised mask into a uint8 scratch ``(Bm, H, W)``.
 
-    Scratch ``[r, j]`` is 1 when any binarised bit in columns ``[j - before, j - before + win)`` of
-    row ``r`` is set; columns outside the image count as 0. The count is radius-independent: with
-    ``a = j0 - before`` the start of a tile's first window, ``count(t) = Z + excl_cumsum(entering)(t)
-    - excl_cumsum(leaving)(t)`` with ``leaving`` the bits at ``a + t``, ``entering`` those at
-    ``a + win + t`` and ``Z`` the running count of the window at ``a``.
+    Bit 0 of scratch ``[r, j]`` is 1 when any binarised bit in columns ``[j - before, j - before + win)``
+    of row ``r`` is set; columns outside the image count as 0. Bits 2-7 of the first row of each
+    ``BLOCK_H``-row block hold that block's per-column count of bit 0, from which the image pass sums
+    a tall window a block at a time (the core family's scratch format, ``common._with_block_counts``).
+    The count is radius-independent (``common._running_count``): with ``a = j0 - before`` the start of
+    a tile's first window, the bits leaving are those at ``a + t``, those entering at ``a + win + t``.
 
-    One program owns ``BLOCK_H`` rows of one mask and walks them left to right: it reads the mask
-    twice (the second read ``win`` columns behind, mostly from cache) and writes 1 byte per pixel.
+    One program owns ``BLOCK_H`` rows of one mask and ``cols_per_program`` columns, which it walks left
+    to right after summing its first window (``win`` columns: the only radius-dependent work, kept small
+    against the run by the launcher), as the core family's ``_box_rows_kernel``. Reads the mask twice
+    (the second read ``win`` columns behind, mostly from cache) and writes 1 byte per pixel.
     """
     bm = tl.program_id(0).to(tl.int64)
     rows = tl.program_id(1).to(tl.int64) * BLOCK_H + tl.arange(0, BLOCK_H)[:, None]
+    c_start = tl.program_id(2) * cols_per_program
+    c_end = tl.minimum(c_start + cols_per_program, width)
     row_ok = rows < height
     mask_ptr += bm * stride_mb
     scratch_ptr += bm * height * width
     t = tl.arange(0, BLOCK_W)[None, :]
 
+    # Count of the first window, columns [c_start - before, c_start - before + win), in-image ones only.
     z = tl.zeros([BLOCK_H], dtype=tl.int32)
-    first_end = tl.minimum(width, win - before)
-    for c0 in range(0, win - before, BLOCK_W):
-        cols = c0 + t
-        z += tl.sum(_masked_bits(mask_ptr, stride_mh, stride_mw, rows, cols, row_ok & (cols < first_end)), axis=1)
+    first_end = tl.minimum(width, c_start - before + win)
+    for c0 in range(0, win, BLOCK_W):
+        cols = c_start - before + c0 + t
+        ok = row_ok & (cols >= 0) & (cols < first_end)
+        z += tl.sum(_masked_bits(mask_ptr, stride_mh, stride_mw, rows, cols, ok), axis=1)
 
-    for j0 in range(0, width, BLOCK_W):
+    for j0 in range(c_start, c_end, BLOCK_W):
         lead = j0 - before + t
         trail = lead + win
         leaving = _masked_bits(mask_ptr, stride_mh, stride_mw, rows, lead, row_ok & (lead >= 0) & (lead < width))
         entering = _masked_bits(
             mask_ptr, stride_mh, stride_mw, rows, trail, row_ok & (trail >= 0) & (trail < width)
         )
-        count = (
-            z[:, None]
-            + (tl.cumsum(entering, axis=1) - entering)
-            - (tl.cumsum(leaving, axis=1) - leaving)
-        )
+        count, z = _running_count(z, entering, leaving, 1)
         cols = j0 + t
-        tl.store(scratch_ptr + rows * width + cols, (count > 0).to(tl.uint8), mask=row_ok & (cols < width))
-        z += tl.sum(entering, axis=1) - tl.sum(leaving, axis=1)
-
-
-@triton.jit
-def _grown_bits(scratch_ptr, rows, cols, height, width):
-    """The horizontal-pass scratch at ``rows`` x ``cols``; 0 outside the image."""
-    ok = (rows >= 0) & (rows < height) & (cols < width)
-    return tl.load(scratch_ptr + rows.to(tl.int64) * width + cols, mask=ok, other=0).to(tl.int32)
+        out = _with_block_counts((count > 0).to(tl.int32), rows, BLOCK_H)
+        tl.store(scratch_ptr + rows * width + cols, out.to(tl.uint8), mask=row_ok & (cols < c_end))
 
 
 @triton.jit
@@ -141,6 +139,7 @@ def _diffusers_inpaint_kernel(
     rows_per_program,
     GROW: tl.constexpr,
     ONE_MINUS: tl.constexpr,
+    ROWS_BLOCK: tl.constexpr,
     BLOCK_H: tl.constexpr,
     BLOCK_W: tl.constexpr,
 ):
@@ -163,10 +162,11 @@ def _diffusers_inpaint_kernel(
 
     Reads 3 image values and 1 mask value (or 3 scratch bytes, mostly cached) per pixel, writes 3
     output values; the latent mask adds 1/(f*f) of a value per pixel. Programs split rows as well as
-    columns so that a single image fills the GPU; growth pays a ``win``-row warm-up per run of rows.
+    columns so that a single image fills the GPU; with growth each run of rows first sums its window
+    from the horizontal pass's ``ROWS_BLOCK``-row block counts (``common._window_count``).
     """
     nb = tl.program_id(0).to(tl.int64)
-    r_start = tl.program_id(1) * rows_per_program
+    r_start = tl.program_id(1).to(tl.int64) * rows_per_program
     cols = tl.program_id(2) * BLOCK_W + tl.arange(0, BLOCK_W)[None, :]
     col_ok = cols < width
     bm = tl.where(n_masks > 1, nb, 0)
@@ -189,23 +189,15 @@ def _diffusers_inpaint_kernel(
 
     z = tl.zeros([BLOCK_W], dtype=tl.int32)
     if GROW:
-        for i0 in range(0, win, BLOCK_H):
-            rows = r_start - before + i0 + t
-            seg = _grown_bits(scratch_ptr, rows, cols, tl.minimum(height, r_start - before + win), width)
-            z += tl.sum(seg, axis=0)
+        z += _window_count(scratch_ptr, r_start - before, win, cols, height, width, BLOCK_H, BLOCK_W, ROWS_BLOCK)
 
     for r0 in range(r_start, r_end, BLOCK_H):
         rows = r0 + t
         ok = (rows < r_end) & col_ok
         if GROW:
-            leaving = _grown_bits(scratch_ptr, rows - before, cols, height, width)
-            entering = _grown_bits(scratch_ptr, rows - before + win, cols, height, width)
-            count = (
-                z[None, :]
-                + (tl.cumsum(entering, axis=0) - entering)
-                - (tl.cumsum(leaving, axis=0) - leaving)
-            )
-            z += tl.sum(entering, axis=0) - tl.sum(leaving, axis=0)
+            leaving = _scratch_bits(scratch_ptr, rows - before, cols, height, width)
+            entering = _scratch_bits(scratch_ptr, rows - before + win, cols, height, width)
+            count, z = _running_count(z, entering, leaving, 0)
             keep = (count == 0).to(compute_dtype)
             latent_value = (count > 0).to(tl.float32)
         else:

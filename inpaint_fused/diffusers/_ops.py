@@ -3,7 +3,7 @@
 Takes validated tensors (``inpaint_fused.diffusers.prepare_masked_image`` owns validation): the
 processed image ``(B, 3, H, W)`` and mask ``(Bm, 1, H, W)`` on one device. Where the kernels run (see
 ``_backend.uses_triton``) one Triton kernel writes both outputs (two with growth); elsewhere the
-pipelines' own code runs (``_reference``).
+pure-torch path (``ops.torch_path``, the same results as the pipelines' own code in ``_reference``).
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import torch
 import torch.nn.functional as F
 
 from .. import _backend
+from ..ops import torch_path
 from ..ops.launch import cdiv, clip_window, float32, run_length
 from ..ops.prepare_inpaint import core_morphology
-from . import _reference
 
 # Programs per SM that the image pass aims for, so that a single image fills the GPU.
 _PROGRAMS_PER_SM = 4
@@ -135,9 +135,7 @@ def prepare_diffusers_inpaint_op(
     """
     if not _backend.uses_triton(image.device):
         masked, latent = _stock_layouts(image, mask, vae_scale_factor, dtype, one_minus)
-        expected = _reference.prepare_mask_and_masked_image(
-            image, mask, grow_mask_by, vae_scale_factor, dtype, one_minus=one_minus
-        )
+        expected = torch_path.prepare_diffusers(image, mask, grow_mask_by, vae_scale_factor, dtype, one_minus)
         return masked.copy_(expected[0]), latent.copy_(expected[1])
     return _launch(image, mask, grow_mask_by, vae_scale_factor, dtype, one_minus)
 

@@ -546,7 +546,7 @@ def available_cpus() -> int:
 def fused_backend(device: torch.device) -> str:
     """What the ``fused`` provider runs on ``device``: the Triton kernels, the interpreter, or the reference."""
     if not _backend.uses_triton(device):
-        return "the reference fallback"
+        return "the pure-torch path"
     return "triton-interpreter" if device.type == "cpu" else "triton"
 
 

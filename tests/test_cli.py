@@ -70,7 +70,7 @@ def test_demo_without_arguments_writes_the_preview(tmp_path):
     assert "identical to the seed code" in done.stdout
     assert "bundled sample" in done.stdout and "seed code" in done.stdout
     if not torch.cuda.is_available():
-        assert "falling back to the CPU reference path" in done.stdout
+        assert "falling back to the pure-torch path" in done.stdout
         assert "slower" in done.stdout or "no GPU results" in done.stdout
 
 

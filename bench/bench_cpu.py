@@ -87,6 +87,6 @@ def test_cpu(benchmark, case, provider):
         fn()  # warm-up, outside the timed rounds
     benchmark.group = case
     benchmark.extra_info.update(case=case, provider=provider, threads=torch.get_num_threads(), **environment())
-    # Many rounds of the fast calls: the table takes the best, which other jobs on a shared machine disturb least.
-    rounds = 1 if estimate > 20 else 3 if estimate > 0.3 else 100
+    # Many rounds of the fast calls: the table takes the best, the one other jobs on a shared machine disturbed least.
+    rounds = 1 if estimate > 20 else 3 if estimate > 0.3 else 300
     benchmark.pedantic(fn, rounds=rounds, warmup_rounds=0 if estimate > 0.3 else 3)

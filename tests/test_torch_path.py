@@ -254,3 +254,20 @@ def test_public_api_goes_through_the_torch_path(monkeypatch):
     want = diffusers_reference.prepare_mask_and_masked_image(image, dmask, 6, 8, torch.float16)
     assert all(torch.equal(a, b) for a, b in zip(got, want, strict=True))
     assert calls == ["prepare"] * 3 + ["modify"] * 2 + ["prepare_diffusers"]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("pixel_dtype", [torch.float32, torch.bfloat16])
+def test_same_ops_on_cuda_tensors(pixel_dtype):
+    """Only ordinary torch ops: the path runs on CUDA tensors too, equal to the seed code there."""
+    pixels = _pixels((2, 37, 53, 4), pixel_dtype).cuda()
+    for mask_shape in ((37, 53), (20, 70)):
+        mask = _mask((1, *mask_shape)).cuda()
+        for value, was in ((0, False), (6, False), (7, False), (64, False), (-5, True), (6, True)):
+            for vae_dtype in (None, torch.bfloat16):
+                out, noise = check(pixels, mask, value, was=was, vae_dtype=vae_dtype)
+                assert out.is_cuda and noise.is_cuda
+    image, dmask = _diffusers_inputs(2, 1, 32, 40)
+    got = torch_path.prepare_diffusers(image.cuda(), dmask.cuda(), 6, 8, torch.float16)
+    want = diffusers_reference.prepare_mask_and_masked_image(image.cuda(), dmask.cuda(), 6, 8, torch.float16)
+    assert all(torch.equal(a, b) for a, b in zip(got, want, strict=True))

@@ -29,8 +29,9 @@ CORE_GROWS = (0, 1, 6, 7, 64, 512)
 WAS_OFFSETS = (-128, 6, 128)
 CASES = [f"g{g}" for g in CORE_GROWS] + [f"was{k:+d}" for k in WAS_OFFSETS]
 PROVIDERS = ("original", "torch-path")
-# The seed's g x g convolution on this 2-core machine: about 3e7 multiply-adds per second per thread
-# (g=64 on 1024x1024 took 74 s). Windows whose estimate exceeds the limit are skipped, not run for an hour.
+# The seed's g x g convolution on this 2-core machine: 3e7 multiply-adds per second per thread at worst
+# (g=64 on 1024x1024 took 74 s while other jobs ran, 13 s idle). Windows whose estimate exceeds the limit
+# are skipped, not run for many minutes.
 SEED_MACS_PER_S_PER_THREAD = 3e7
 SEED_LIMIT_S = 150.0
 

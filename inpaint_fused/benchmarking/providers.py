@@ -61,7 +61,7 @@ def provider_device(provider: str, device: torch.device) -> torch.device:
 def fused_backend(device: torch.device) -> str:
     """What the ``fused`` provider runs on ``device``: the Triton kernels, the interpreter, or the reference."""
     if not _backend.uses_triton(device):
-        return "the reference fallback"
+        return "the pure-torch path"
     return "triton-interpreter" if device.type == "cpu" else "triton"
 
 

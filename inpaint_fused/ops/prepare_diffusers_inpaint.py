@@ -6,7 +6,7 @@ Device code: ``kernels/prepare_diffusers_inpaint.py``; the public function in fr
 Takes validated tensors (the public function owns validation): the
 processed image ``(B, 3, H, W)`` and mask ``(Bm, 1, H, W)`` on one device. Where the kernels run (see
 ``_backend.uses_triton``) one Triton kernel writes both outputs (two with growth); elsewhere the
-pipelines' own code runs (``reference_diffusers``).
+pure-torch path (``torch_path``, the same results as the pipelines' own code in ``reference_diffusers``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import _backend
-from .. import reference_diffusers as _reference
+from . import torch_path
 from .launch import LaunchConfig, cdiv, clip_window, core_morphology, float32, run_length
 
 # Both passes on 8 x 128 tiles, 4 warps; the image pass aims for 4 programs per SM so that a single image
@@ -141,9 +141,7 @@ def prepare_diffusers_inpaint_op(
     """
     if not _backend.uses_triton(image.device):
         masked, latent = _stock_layouts(image, mask, vae_scale_factor, dtype, one_minus)
-        expected = _reference.prepare_mask_and_masked_image(
-            image, mask, grow_mask_by, vae_scale_factor, dtype, one_minus=one_minus
-        )
+        expected = torch_path.prepare_diffusers(image, mask, grow_mask_by, vae_scale_factor, dtype, one_minus)
         return masked.copy_(expected[0]), latent.copy_(expected[1])
     return _launch(image, mask, grow_mask_by, vae_scale_factor, dtype, one_minus)
 

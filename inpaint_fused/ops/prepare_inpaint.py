@@ -6,7 +6,8 @@ Device code: ``kernels/prepare_inpaint.py``; public functions: ``inpaint_fused.a
 Each op takes already validated tensors (the public functions in ``inpaint_fused.api`` own
 validation and defaults): pixels ``(B, H, W, C)`` and a mask ``(Bm, h, w)`` on the same device.
 On a device where the kernels run (see ``_backend.uses_triton``) they launch two Triton kernels,
-one without growth; elsewhere they run the reference under the same mask policy.
+one without growth; elsewhere they run the pure-torch path (``torch_path``, same results) under
+the same mask policy.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from typing import Optional
 
 import torch
 
-from .. import _backend, reference
+from .. import _backend
+from . import torch_path
 from .launch import (
     LaunchConfig,
     Morphology,
@@ -37,7 +39,7 @@ INTERPRETER_CONFIG = LaunchConfig(16, 64, 1, 16, 64, 1, 3)
 
 def sanitize_mask(mask: torch.Tensor) -> torch.Tensor:
     """The mask policy shared by kernels and fallback: NaN counts as 0, values are clamped to [0, 1]."""
-    return torch.nan_to_num(mask, nan=0.0).clamp(0, 1)
+    return torch.nan_to_num(mask, nan=0.0).clamp_(0, 1)
 
 
 
@@ -125,30 +127,13 @@ def _launch(
     return out, noise
 
 
-def _reference_prepare(
-    pixels: torch.Tensor,
-    mask: torch.Tensor,
-    morph_value: int,
-    ratio: int,
-    vae_dtype: Optional[torch.dtype],
-    was: bool,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    mask = sanitize_mask(mask)
-    if pixels.shape[0] == 1 and mask.shape[0] > 1:
-        pixels = pixels.expand(mask.shape[0], -1, -1, -1)
-    encode = reference.was_vae_encode_for_inpaint if was else reference.vae_encode_for_inpaint
-    out, noise = encode(pixels, mask, morph_value, ratio)
-    out = out.contiguous() if vae_dtype is None else reference.vae_input(out, vae_dtype).contiguous()
-    return out, noise.to(torch.float32).contiguous()
-
-
 def prepare(
     pixels: torch.Tensor, mask: torch.Tensor, morph_value: int, ratio: int, vae_dtype: Optional[torch.dtype], was: bool
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The implementation behind ``prepare_inpaint`` (``was=False``) and ``prepare_inpaint_was``."""
-    if not _backend.uses_triton(pixels.device):
-        return _reference_prepare(pixels, mask, morph_value, ratio, vae_dtype, was)
     morph = was_morphology(morph_value) if was else core_morphology(morph_value)
+    if not _backend.uses_triton(pixels.device):
+        return torch_path.prepare(pixels, sanitize_mask(mask), morph, ratio, vae_dtype)
     return _launch(pixels, mask, morph, ratio, vae_dtype)
 
 
@@ -191,12 +176,9 @@ def _(pixels, mask, mask_offset, downscale_ratio, vae_dtype):
 
 def modify(mask: torch.Tensor, value: int, was: bool) -> torch.Tensor:
     """The implementation behind ``grow_mask`` (``was=False``) and ``modify_mask``: ``(Bm, 1, h, w)``."""
-    if not _backend.uses_triton(mask.device):
-        flat = sanitize_mask(mask).unsqueeze(1)
-        h, w = mask.shape[-2:]
-        grown = reference.was_modify_mask(flat, value) if was else reference.grow_mask(flat, value)
-        return grown[:, :, :h, :w].round().to(torch.float32).contiguous()
     morph = was_morphology(value) if was else core_morphology(value)
+    if not _backend.uses_triton(mask.device):
+        return torch_path.modify(sanitize_mask(mask), morph)
     return _launch(None, mask, morph, 1, None)[1]
 
 

@@ -82,9 +82,9 @@ def prepare_inpaint(
     The mask is resized to the image (bilinear, ``align_corners=False``), both are centre-cropped to
     a multiple of ``downscale_ratio``, the rounded mask is grown by a ``grow_mask_by`` box
     (asymmetric for even sizes, as ComfyUI) into the noise mask, and the pixels under the rounded,
-    ungrown mask are filled with 0.5 gray. Results equal the seed node bit for bit.
+    ungrown mask are filled with 0.5 gray. Results equal the original node bit for bit.
 
-    Mask policy: a MASK lives in [0, 1]; NaN counts as 0 and values outside are clamped (the seed
+    Mask policy: a MASK lives in [0, 1]; NaN counts as 0 and values outside are clamped (the original
     would invert pixels under a mask of 2). Runs the Triton kernels on CUDA tensors, and on CPU
     tensors when ``TRITON_INTERPRET=1``; otherwise the pure-torch reference.
 
@@ -129,7 +129,7 @@ def prepare_inpaint_was(
 
     As :func:`prepare_inpaint`, but the rounded mask is dilated (``mask_offset > 0``) or eroded
     (``< 0``) by a symmetric ``2|k| + 1`` box, erosion treating outside the image as masked, and the
-    gray fill uses that modified mask. The seed hard-codes ``downscale_ratio=8``.
+    gray fill uses that modified mask. The original hard-codes ``downscale_ratio=8``.
 
     Shape, mask policy and dispatch: as :func:`prepare_inpaint`.
 

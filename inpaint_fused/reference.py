@@ -1,9 +1,9 @@
 """Pure-torch reference of the systems inpaint-fused replaces.
 
-Each function repeats the seed node's tensor operations one for one (SPEC sections A-D), so that it
+Each function repeats the original node's tensor operations one for one (see docs/contract.md), so that it
 can serve as the test oracle, the benchmark baseline and the no-GPU fallback. Differences from the
-seed code are limited to what makes it run anywhere: the convolution kernel is created on the
-mask's device and in its dtype (the seed makes a CPU float32 one), the downscale ratio is an int
+original code are limited to what makes it run anywhere: the convolution kernel is created on the
+mask's device and in its dtype (the original makes a CPU float32 one), the downscale ratio is an int
 argument instead of a VAE attribute, and the VAE is any ``encode`` callable. This module is never
 edited to agree with a kernel.
 """
@@ -57,7 +57,7 @@ def _gray_fill_(pixels: torch.Tensor, fill_mask: torch.Tensor) -> None:
 def grow_mask(mask: torch.Tensor, grow_mask_by: int) -> torch.Tensor:
     """ComfyUI's growth step on a ``(B, 1, x, y)`` mask: round, ``g x g`` box conv, clamp.
 
-    ``grow_mask_by == 0`` returns the mask unchanged (unrounded), as the seed does. The result is
+    ``grow_mask_by == 0`` returns the mask unchanged (unrounded), as the original does. The result is
     not yet cut to ``[:x, :y]``; for even ``g`` it is one row and column larger.
     """
     if grow_mask_by == 0:
@@ -74,7 +74,7 @@ def vae_encode_for_inpaint(
 
     Shape:
         pixels ``(B, H, W, C)``, mask ``(Bm, h, w)`` / ``(h, w)`` / ``(Bm, 1, h, w)``.
-        Returns the gray-filled, cropped pixels ``(B, x, y, C)`` that the seed hands to
+        Returns the gray-filled, cropped pixels ``(B, x, y, C)`` that the original hands to
         ``vae.encode`` and the noise mask ``(Bm, 1, x, y)``.
     """
     ratio = downscale_ratio
@@ -104,7 +104,7 @@ def was_vae_encode_for_inpaint(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """WAS ``VAEEncodeForInpaint (WAS).encode`` up to ``vae.encode``.
 
-    The seed hard-codes ``downscale_ratio = 8``; passing the VAE's ratio is the allowed extension.
+    The original hard-codes ``downscale_ratio = 8``; passing the VAE's ratio is the allowed extension.
     Unlike the core node, the gray fill uses the modified mask.
     """
     ratio = downscale_ratio
@@ -152,7 +152,7 @@ def vae_encode_batched(
 ) -> torch.Tensor:
     """VideoHelperSuite ``VAEEncodeBatched.encode``: slices of ``per_batch`` frames, concatenated.
 
-    ``progress(n)`` is called after each slice with ``per_batch``, as the seed's ``pbar.update``.
+    ``progress(n)`` is called after each slice with ``per_batch``, as the original's ``pbar.update``.
     """
     t = []
     for start_idx in range(0, pixels.shape[0], per_batch):

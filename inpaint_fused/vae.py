@@ -198,7 +198,7 @@ def encode_for_inpaint_was(
 ) -> EncodedInpaint:
     """WAS "Inpainting VAE Encode (WAS)" with the fused preprocessing on the VAE's device.
 
-    As the seed node: the crop and the mask work at a multiple of 8 (the VAE then crops to its own
+    As the original node: the crop and the mask work at a multiple of 8 (the VAE then crops to its own
     ratio, as ComfyUI's ``VAE.encode`` does behind the stock node), dilation for ``mask_offset > 0``,
     erosion for ``< 0``, the gray fill uses the modified mask.
 

@@ -1,7 +1,7 @@
-"""The pure-torch path: every op the kernels run, on any torch device, bit for bit the seed code's results.
+"""The pure-torch path: every op the kernels run, on any torch device, bit for bit the original code's results.
 
 Where Triton does not run (a CPU-only machine, ComfyUI ``--cpu``, MPS, Intel GPUs) the ops come
-here. The seed code grows the mask with a ``g x g`` convolution, ``g**2`` multiply-adds per pixel;
+here. The original code grows the mask with a ``g x g`` convolution, ``g**2`` multiply-adds per pixel;
 this path gives the same 0/1 results at a cost per pixel that does not depend on the radius.
 
 Method. The rounded mask is a 0/1 picture, so a box dilation only asks whether the window holds a
@@ -10,7 +10,7 @@ int32 prefix sums ``S`` of the bits along its dimension (``torch.cumsum``, ``S[0
 pixel ``j`` when ``S[min(j + after + 1, n)] > S[max(j - before, 0)]``: the window
 ``[j - before, j + after]`` clipped to the image, outside counting as unset (the convolution's zero
 padding). Erosion (WAS, ``k < 0``) is the dilation of the unmasked pixels, inverted, which makes
-outside count as masked as in the seed. Windows reaching past the image
+outside count as masked as in the original. Windows reaching past the image
 are clipped to it (as ``launch.clip_window`` does for the kernels), so ``grow_mask_by=10**9`` costs
 what 64 does. The comparisons run on three slices per pass (clipped lead, middle, clipped tail): no
 index tensors, no padding.
@@ -21,7 +21,7 @@ seed's own ``F.interpolate`` call on the same tensor; at equal sizes it is skipp
 identity there (source index = destination index, weights exactly 1 and 0). The gray fill
 ``(p - 0.5) * (1 - round(m)) + 0.5`` runs op by op in the pixel dtype, each op rounding as the
 seed's in-place ops do (a product with 0 or 1 is exact in any dtype, so the keep-mask may be a
-bool); NaN and infinite pixels under the mask give NaN, as in the seed. The VAE input continues
+bool); NaN and infinite pixels under the mask give NaN, as in the original. The VAE input continues
 with ``* 2 - 1`` in the pixel dtype, then one cast to the VAE dtype, written straight into NCHW.
 
 Memory, for ``Bm`` masks of ``x * y`` after the crop (beyond the outputs and the mask policy's
@@ -96,7 +96,7 @@ def modify_bits(bits: torch.Tensor, morph: Morphology) -> torch.Tensor:
 def _gray_fill(
     pixels: torch.Tensor, keep: torch.Tensor, n_out: int, vae_dtype: Optional[torch.dtype]
 ) -> torch.Tensor:
-    """``(p - 0.5) * keep + 0.5`` on channels 0-2, op by op in the pixel dtype, as the seed's in-place ops.
+    """``(p - 0.5) * keep + 0.5`` on channels 0-2, op by op in the pixel dtype, as the original's in-place ops.
 
     ``pixels`` ``(B, x, y, C)`` cropped, ``keep`` ``(Bm, x, y)`` bool (``1 - round(mask)``). Returns
     ``(n_out, x, y, C)`` in the pixel dtype, or with ``vae_dtype`` the VAE input ``(n_out, 3, x, y)``:
@@ -131,7 +131,7 @@ def _gray_fill(
 def prepare(
     pixels: torch.Tensor, mask: torch.Tensor, morph: Morphology, ratio: int, vae_dtype: Optional[torch.dtype]
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """ComfyUI core (``morph.fill_from_grown`` False) or WAS preprocessing, as the seed computes it.
+    """ComfyUI core (``morph.fill_from_grown`` False) or WAS preprocessing, as the original computes it.
 
     Shape:
         pixels ``(B, H, W, C)``; mask ``(Bm, h, w)`` with values in [0, 1] (the mask policy applied);

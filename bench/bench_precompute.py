@@ -217,7 +217,7 @@ def torchrun_check(work: Path, nproc: int, config: dict) -> dict:
         "--shard-size", str(config["shard_size"]), "--workers", str(max(1, config["workers"] // nproc)),
         "--grow", str(config["grow"]), "--no-progress", *(["--keep-original"] if config["keep_original"] else []),
     ]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     started = time.perf_counter()
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=400)
     wall = time.perf_counter() - started

@@ -483,7 +483,8 @@ def test_torchrun_two_processes_equal_one(dataset, vae_files, tmp_path):
     folder = vae_files[0]
     single, double = tmp_path / "one", tmp_path / "two"
     run(_config(dataset, folder, single, keep_original=True))
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TRITON_INTERPRET": "0", "OMP_NUM_THREADS": "1"}
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": path, "TRITON_INTERPRET": "0", "OMP_NUM_THREADS": "1"}
     command = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
         "-m", "inpaint_fused", "precompute", str(dataset), "--vae", str(folder), "--out", str(double),

@@ -138,13 +138,17 @@ class _Encoder:
         self.config = config
         self.vae = vae
         self.was = config.was_offset is not None
+        # Bytes become b / 255 correctly rounded, as Pillow -> numpy -> ComfyUI computes them on the CPU.
+        # A divisor in a device tensor: CUDA turns a Python-scalar divisor into a multiply by its
+        # reciprocal, which differs in the last bit for some bytes.
+        self.byte_scale = torch.full((), 255.0, dtype=torch.float32, device=vae.device)
 
     def __call__(self, batch: dict) -> dict[str, torch.Tensor]:
         config, vae = self.config, self.vae
-        pixels = batch["images"].to(torch.float32).div_(255.0)
+        pixels = batch["images"].to(torch.float32).div_(self.byte_scale)
         n = pixels.shape[0]
         if "masks" in batch:
-            mask = batch["masks"].to(torch.float32).div_(255.0)
+            mask = batch["masks"].to(torch.float32).div_(self.byte_scale)
         else:
             mask = masks_module.rasterize(batch["params"], config.size)[:n]
         if self.was:

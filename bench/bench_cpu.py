@@ -41,8 +41,9 @@ def inputs() -> tuple[torch.Tensor, torch.Tensor]:
     """The IMAGE ``(1, S, S, 3)`` and a blob mask ``(1, S, S)``: five random ellipses, about a fifth of the area."""
     g = torch.Generator().manual_seed(0)
     pixels = torch.rand((1, SIZE, SIZE, 3), generator=g)
-    rows, cols = torch.meshgrid(torch.arange(SIZE, dtype=torch.float32), torch.arange(SIZE, dtype=torch.float32),
-                                indexing="ij")
+    rows, cols = torch.meshgrid(
+        torch.arange(SIZE, dtype=torch.float32), torch.arange(SIZE, dtype=torch.float32), indexing="ij"
+    )
     mask = torch.zeros((1, SIZE, SIZE))
     for _ in range(5):
         cy, cx, ry, rx = (torch.rand(4, generator=g) * torch.tensor([SIZE, SIZE, SIZE / 6, SIZE / 6])).tolist()

@@ -210,8 +210,14 @@ def sd15_sized_pipeline() -> FusedStableDiffusionInpaintPipeline:
     )
     unet = UNet2DConditionModel(in_channels=9, out_channels=4, cross_attention_dim=768, sample_size=64)
     pipe = FusedStableDiffusionInpaintPipeline(
-        vae=vae, text_encoder=None, tokenizer=None, unet=unet, scheduler=DDIMScheduler(),
-        safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+        vae=vae,
+        text_encoder=None,
+        tokenizer=None,
+        unet=unet,
+        scheduler=DDIMScheduler(),
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
     )
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(device, dtype)
@@ -233,8 +239,13 @@ def test_pipeline_call(benchmark, sd15_sized_pipeline):
     def run(name):
         start = time.perf_counter()
         latents[name] = calls[name](
-            image=image, mask_image=mask, prompt_embeds=embeds, negative_prompt_embeds=embeds,
-            num_inference_steps=steps, generator=torch.Generator().manual_seed(0), output_type="latent",
+            image=image,
+            mask_image=mask,
+            prompt_embeds=embeds,
+            negative_prompt_embeds=embeds,
+            num_inference_steps=steps,
+            generator=torch.Generator().manual_seed(0),
+            output_type="latent",
         ).images
         _sync(device)
         seconds[name].append(time.perf_counter() - start)

@@ -81,13 +81,17 @@ class ComfyLikeVAE:
         from diffusers import AutoencoderKL
 
         torch.manual_seed(0)
-        self.model = AutoencoderKL(
-            block_out_channels=(128, 256, 512, 512),
-            down_block_types=("DownEncoderBlock2D",) * 4,
-            up_block_types=("UpDecoderBlock2D",) * 4,
-            layers_per_block=2,
-            latent_channels=4,
-        ).to(device=device, dtype=dtype).eval()
+        self.model = (
+            AutoencoderKL(
+                block_out_channels=(128, 256, 512, 512),
+                down_block_types=("DownEncoderBlock2D",) * 4,
+                up_block_types=("UpDecoderBlock2D",) * 4,
+                layers_per_block=2,
+                latent_channels=4,
+            )
+            .to(device=device, dtype=dtype)
+            .eval()
+        )
         self.device = torch.device(device)
         self.vae_dtype = dtype
         self.output_device = torch.device("cpu")

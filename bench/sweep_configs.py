@@ -62,8 +62,12 @@ def profile_kernels() -> None:
     """Device time per kernel for a few cases (torch.profiler), to see where a case's time goes."""
     from torch.profiler import ProfilerActivity, profile
 
-    for label, batch, size, value, was in [("1024 g6", 1, 1024, 6, False), ("16x1024 g6", 16, 1024, 6, False),
-                                           ("1024 was-128", 1, 1024, -128, True), ("1024 g0", 1, 1024, 0, False)]:
+    for label, batch, size, value, was in [
+        ("1024 g6", 1, 1024, 6, False),
+        ("16x1024 g6", 16, 1024, 6, False),
+        ("1024 was-128", 1, 1024, -128, True),
+        ("1024 g0", 1, 1024, 0, False),
+    ]:
         pixels = torch.rand(batch, size, size, 3, device="cuda")
         mask = (torch.rand(batch, size, size, device="cuda") > 0.97).float()
         fn = ifd.prepare_inpaint_was if was else ifd.prepare_inpaint
@@ -104,21 +108,27 @@ def sweep_diffusers() -> None:
     default_config = prepare_diffusers_inpaint.GPU_CONFIG
     inputs = {}
     for batch in (1, 4):
-        inputs[batch] = (torch.rand(batch, 3, 1024, 1024, device="cuda") * 2 - 1,
-                         (torch.rand(1, 1, 1024, 1024, device="cuda") > 0.97).float())
+        inputs[batch] = (
+            torch.rand(batch, 3, 1024, 1024, device="cuda") * 2 - 1,
+            (torch.rand(1, 1, 1024, 1024, device="cuda") > 0.97).float(),
+        )
     for config_name, config in DIFFUSERS_CONFIGS.items():
         prepare_diffusers_inpaint.GPU_CONFIG = config
         times = []
         for _, batch, grow in DIFFUSERS_CASES:
             image, mask = inputs[batch]
-            times.append(do_bench_cudagraph(
-                lambda i=image, m=mask, g=grow: prepare_masked_image(i, m, dtype=torch.bfloat16, grow_mask_by=g)
-            ))
-        print(f"{config_name:26s} " + "  ".join(
-            f"{c[0]} {t * 1e3:7.1f}us" for c, t in zip(DIFFUSERS_CASES, times, strict=True)
-        ))
-        print("    " + "; ".join(compiled_stats(("_diffusers_grow_rows_kernel", "_diffusers_inpaint_kernel"))),
-              flush=True)
+            times.append(
+                do_bench_cudagraph(
+                    lambda i=image, m=mask, g=grow: prepare_masked_image(i, m, dtype=torch.bfloat16, grow_mask_by=g)
+                )
+            )
+        print(
+            f"{config_name:26s} "
+            + "  ".join(f"{c[0]} {t * 1e3:7.1f}us" for c, t in zip(DIFFUSERS_CASES, times, strict=True))
+        )
+        print(
+            "    " + "; ".join(compiled_stats(("_diffusers_grow_rows_kernel", "_diffusers_inpaint_kernel"))), flush=True
+        )
     prepare_diffusers_inpaint.GPU_CONFIG = default_config
 
 
@@ -130,8 +140,10 @@ def main():
     default_config = prepare_inpaint.GPU_CONFIG
     inputs = {}
     for batch in (1, 16):
-        inputs[batch] = (torch.rand(batch, 1024, 1024, 3, device="cuda"),
-                         (torch.rand(batch, 1024, 1024, device="cuda") > 0.97).float())
+        inputs[batch] = (
+            torch.rand(batch, 1024, 1024, 3, device="cuda"),
+            (torch.rand(batch, 1024, 1024, device="cuda") > 0.97).float(),
+        )
     for config_name, config in CONFIGS.items():
         prepare_inpaint.GPU_CONFIG = config
         times = []

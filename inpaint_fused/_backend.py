@@ -45,7 +45,6 @@ def multiprocessor_count(device_index: int) -> int:
     return torch.cuda.get_device_properties(device_index).multi_processor_count
 
 
-
 def load_kernels():
     """``inpaint_fused._kernels``: installed from ``kernels/``, or read from the source tree beside the package.
 

@@ -30,9 +30,7 @@ __all__ = [
 
 
 def _resize_mask(mask: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    return F.interpolate(
-        mask.reshape((-1, 1, mask.shape[-2], mask.shape[-1])), size=(height, width), mode="bilinear"
-    )
+    return F.interpolate(mask.reshape((-1, 1, mask.shape[-2], mask.shape[-1])), size=(height, width), mode="bilinear")
 
 
 def _crop(pixels: torch.Tensor, mask: torch.Tensor, ratio: int) -> tuple[torch.Tensor, torch.Tensor, int, int]:
@@ -355,6 +353,8 @@ __all__ += [
     "inpaint_model_conditioning_prepare",
     "conditioning_set_values",
 ]
+
+
 def grow_mask_node(mask: torch.Tensor, expand: int, tapered_corners: bool) -> torch.Tensor:
     """ComfyUI ``GrowMask.expand_mask`` (``comfy_extras/nodes_mask.py``): ``|expand|`` scipy steps per mask.
 

@@ -16,9 +16,7 @@ import triton.language as tl
 
 
 @triton.jit
-def _line_source(
-    src_ptr, stride_sl, stride_sp, line, lines_ok, j, n, parity, img_h, img_w, ROTATED: tl.constexpr
-):
+def _line_source(src_ptr, stride_sl, stride_sp, line, lines_ok, j, n, parity, img_h, img_w, ROTATED: tl.constexpr):
     """Pointers to element ``j`` of each line, and where it exists.
 
     Plain: ``src[line, j]``, ``j`` in ``[0, n)``. ``ROTATED``: cell ``(line, j)`` of parity class

@@ -75,9 +75,7 @@ def _diffusers_grow_rows_kernel(
         lead = j0 - before + t
         trail = lead + win
         leaving = _masked_bits(mask_ptr, stride_mh, stride_mw, rows, lead, row_ok & (lead >= 0) & (lead < width))
-        entering = _masked_bits(
-            mask_ptr, stride_mh, stride_mw, rows, trail, row_ok & (trail >= 0) & (trail < width)
-        )
+        entering = _masked_bits(mask_ptr, stride_mh, stride_mw, rows, trail, row_ok & (trail >= 0) & (trail < width))
         count, z = _running_count(z, entering, leaving, 1)
         cols = j0 + t
         out = _with_block_counts((count > 0).to(tl.int32), rows, BLOCK_H)

@@ -27,14 +27,25 @@ from .common import (
 
 @triton.jit
 def _binary_row_segment(
-    mask_ptr, stride_mh, stride_mw, h, w, rows, row_ok, cols, limit, off_h, off_w, scale_h, scale_w,
-    INVERT: tl.constexpr, SAME_SIZE: tl.constexpr,
+    mask_ptr,
+    stride_mh,
+    stride_mw,
+    h,
+    w,
+    rows,
+    row_ok,
+    cols,
+    limit,
+    off_h,
+    off_w,
+    scale_h,
+    scale_w,
+    INVERT: tl.constexpr,
+    SAME_SIZE: tl.constexpr,
 ):
     """The rounded mask (inverted for erosion) at ``cols``; 0 outside ``[0, limit)``."""
     ok = row_ok & (cols >= 0) & (cols < limit)
-    bit = _rounded_mask(
-        mask_ptr, stride_mh, stride_mw, h, w, rows, cols, ok, off_h, off_w, scale_h, scale_w, SAME_SIZE
-    )
+    bit = _rounded_mask(mask_ptr, stride_mh, stride_mw, h, w, rows, cols, ok, off_h, off_w, scale_h, scale_w, SAME_SIZE)
     if INVERT:
         bit = 1 - bit
     return tl.where(ok, bit, 0)
@@ -98,19 +109,58 @@ def _box_rows_kernel(
     first_end = tl.minimum(y, c_start - before + win)
     for c0 in range(0, win, BLOCK_W):
         seg = _binary_row_segment(
-            mask_ptr, stride_mh, stride_mw, h, w, rows, row_ok, c_start - before + c0 + t, first_end,
-            off_h, off_w, scale_h, scale_w, INVERT, SAME_SIZE,
+            mask_ptr,
+            stride_mh,
+            stride_mw,
+            h,
+            w,
+            rows,
+            row_ok,
+            c_start - before + c0 + t,
+            first_end,
+            off_h,
+            off_w,
+            scale_h,
+            scale_w,
+            INVERT,
+            SAME_SIZE,
         )
         z += tl.sum(seg, axis=1)
 
     for j0 in range(c_start, c_end, BLOCK_W):
         leaving = _binary_row_segment(
-            mask_ptr, stride_mh, stride_mw, h, w, rows, row_ok, j0 - before + t, y,
-            off_h, off_w, scale_h, scale_w, INVERT, SAME_SIZE,
+            mask_ptr,
+            stride_mh,
+            stride_mw,
+            h,
+            w,
+            rows,
+            row_ok,
+            j0 - before + t,
+            y,
+            off_h,
+            off_w,
+            scale_h,
+            scale_w,
+            INVERT,
+            SAME_SIZE,
         )
         entering = _binary_row_segment(
-            mask_ptr, stride_mh, stride_mw, h, w, rows, row_ok, j0 - before + win + t, y,
-            off_h, off_w, scale_h, scale_w, INVERT, SAME_SIZE,
+            mask_ptr,
+            stride_mh,
+            stride_mw,
+            h,
+            w,
+            rows,
+            row_ok,
+            j0 - before + win + t,
+            y,
+            off_h,
+            off_w,
+            scale_h,
+            scale_w,
+            INVERT,
+            SAME_SIZE,
         )
         count, z = _running_count(z, entering, leaving, 1)
         cols = j0 + t
@@ -118,7 +168,18 @@ def _box_rows_kernel(
         out = _with_block_counts((count > 0).to(tl.int32), rows, BLOCK_H)
         if KEEP_BASE:
             base = _rounded_mask(
-                mask_ptr, stride_mh, stride_mw, h, w, rows, cols, ok, off_h, off_w, scale_h, scale_w,
+                mask_ptr,
+                stride_mh,
+                stride_mw,
+                h,
+                w,
+                rows,
+                cols,
+                ok,
+                off_h,
+                off_w,
+                scale_h,
+                scale_w,
                 SAME_SIZE,
             )
             out = out | (base << 1)
@@ -227,7 +288,18 @@ def _inpaint_fill_kernel(
                 fill = ((base >> 1) & 1).to(tl.int32)
         else:
             grown = _rounded_mask(
-                mask_ptr, stride_mh, stride_mw, h, w, rows, cols, ok, off_h, off_w, scale_h, scale_w,
+                mask_ptr,
+                stride_mh,
+                stride_mw,
+                h,
+                w,
+                rows,
+                cols,
+                ok,
+                off_h,
+                off_w,
+                scale_h,
+                scale_w,
                 SAME_SIZE,
             )
             fill = grown

@@ -42,8 +42,11 @@ def poisoned_allocations():
 
 def nan_equal(a: torch.Tensor, b: torch.Tensor) -> bool:
     """Same dtype, shape and values, NaN where the other has NaN."""
-    return a.dtype == b.dtype and a.shape == b.shape and torch.equal(a.isnan(), b.isnan()) and torch.equal(
-        a.nan_to_num(), b.nan_to_num()
+    return (
+        a.dtype == b.dtype
+        and a.shape == b.shape
+        and torch.equal(a.isnan(), b.isnan())
+        and torch.equal(a.nan_to_num(), b.nan_to_num())
     )
 
 

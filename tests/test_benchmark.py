@@ -279,8 +279,6 @@ def test_plot_writes_a_png(tmp_path):
         assert image.format == "PNG" and image.size[0] > image.size[1] > 300
 
 
-
-
 # --- GPU baselines at their strongest, GPU time alone, radius ratios ---------------------------
 
 

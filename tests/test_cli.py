@@ -292,13 +292,29 @@ def _diffusers_results(tmp_path):
             bench("test_preprocess[sd-cuda-1024-pil-stock]", 0.020, provider="stock", **pre),
             bench("test_preprocess[sd-cuda-1024-pil-fused]", 0.004, provider="fused", **pre),
             bench("test_preprocess[sd-cpu-64-pil-stock]", 0.001, provider="stock", **{**pre, "device": "cpu"}),
-            bench("test_op[1x1024-lt-half]", 0.0001, provider="fused", batch=1, size=1024,
-                  formula="image * (mask < 0.5)", median_ms=0.031, gbps=1200.0, fraction_of_copy=0.4,
-                  gpu_only_ms=0.0245),
-            bench("test_pipeline_call", 1.2, provider="stock+fused", size=512, steps=20, max_abs_latent_difference=0.0,
-                  cudnn_benchmark=True,
-                  stock={"median_s": 0.600, "preprocess_s": 0.003, "preprocess_share": 0.005},
-                  fused={"median_s": 0.590, "preprocess_s": 0.001, "preprocess_share": 0.0017}),
+            bench(
+                "test_op[1x1024-lt-half]",
+                0.0001,
+                provider="fused",
+                batch=1,
+                size=1024,
+                formula="image * (mask < 0.5)",
+                median_ms=0.031,
+                gbps=1200.0,
+                fraction_of_copy=0.4,
+                gpu_only_ms=0.0245,
+            ),
+            bench(
+                "test_pipeline_call",
+                1.2,
+                provider="stock+fused",
+                size=512,
+                steps=20,
+                max_abs_latent_difference=0.0,
+                cudnn_benchmark=True,
+                stock={"median_s": 0.600, "preprocess_s": 0.003, "preprocess_share": 0.005},
+                fused={"median_s": 0.590, "preprocess_s": 0.001, "preprocess_share": 0.0017},
+            ),
         ],
     }
     path = tmp_path / "diffusers.json"
@@ -309,8 +325,9 @@ def _diffusers_results(tmp_path):
 def test_report_diffusers_tables_and_readme_block(tmp_path, capsys):
     readme = tmp_path / "README.md"
     readme.write_text(f"a\n{bm.README_START}\nkept\n{bm.README_END}\n{bm.DIFFUSERS_START}\nold\n{bm.DIFFUSERS_END}\n")
-    status, text, err = _run(capsys, "report", "--diffusers", str(_diffusers_results(tmp_path)), "--readme",
-                             str(readme))
+    status, text, err = _run(
+        capsys, "report", "--diffusers", str(_diffusers_results(tmp_path)), "--readme", str(readme)
+    )
     assert status == 0, err
     assert "| SD / SDXL / Flux inpaint | 1024² | float16 | PIL | 20.00 | 4.00 | 5.0x |" in text
     assert "| stock | 600.0 | 3.00 | 0.50 % |" in text and "| fused | 590.0 | 1.00 | 0.17 % |" in text

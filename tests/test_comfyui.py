@@ -89,7 +89,6 @@ def test_progress_outside_comfyui_is_tqdm():
 CHECK_SCRIPT = Path(__file__).resolve().parent / "comfyui_check.py"
 
 
-
 def test_fused_nodes_equal_stock_nodes_in_real_comfyui():
     comfy_path = os.environ.get("COMFYUI_PATH")
     if not comfy_path:

@@ -81,13 +81,25 @@ def _stock_pipeline(xl, in_channels, device):
     scheduler = DDIMScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012)
     if xl:
         pipe = StableDiffusionXLInpaintPipeline(
-            vae=_vae(), text_encoder=None, text_encoder_2=None, tokenizer=None, tokenizer_2=None,
-            unet=_unet(in_channels, xl=True), scheduler=scheduler, add_watermarker=False,
+            vae=_vae(),
+            text_encoder=None,
+            text_encoder_2=None,
+            tokenizer=None,
+            tokenizer_2=None,
+            unet=_unet(in_channels, xl=True),
+            scheduler=scheduler,
+            add_watermarker=False,
         )
     else:
         pipe = StableDiffusionInpaintPipeline(
-            vae=_vae(), text_encoder=None, tokenizer=None, unet=_unet(in_channels, xl=False), scheduler=scheduler,
-            safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+            vae=_vae(),
+            text_encoder=None,
+            tokenizer=None,
+            unet=_unet(in_channels, xl=False),
+            scheduler=scheduler,
+            safety_checker=None,
+            feature_extractor=None,
+            requires_safety_checker=False,
         )
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(device)
@@ -208,8 +220,15 @@ def test_sd_inpaint_4ch_strength_numpy_tensor(device, monkeypatch):
     # A tensor mask; on the CPU with the image, as the stock pipeline needs (it does not move a mask)
     mask = torch.from_numpy(np.asarray(mask, dtype=np.float32) / 255)[None, None]
     results = _run_both(
-        pipe, FusedStableDiffusionInpaintPipeline, monkeypatch, image=image, mask_image=mask, height=SIZE,
-        width=SIZE, strength=0.75, **_prompt(False, device),
+        pipe,
+        FusedStableDiffusionInpaintPipeline,
+        monkeypatch,
+        image=image,
+        mask_image=mask,
+        height=SIZE,
+        width=SIZE,
+        strength=0.75,
+        **_prompt(False, device),
     )
     _assert_same(results, n_encodes=2)  # the init image, then the masked image: stock order
 
@@ -218,8 +237,16 @@ def test_sd_inpaint_padding_mask_crop_pil_output(device, monkeypatch):
     pipe = _stock_pipeline(xl=False, in_channels=9, device=device)
     image, mask = _pil_inputs("L", size=96)
     results = _run_both(
-        pipe, FusedStableDiffusionInpaintPipeline, monkeypatch, image=image, mask_image=mask, height=SIZE,
-        width=SIZE, padding_mask_crop=4, output_type="pil", **_prompt(False, device),
+        pipe,
+        FusedStableDiffusionInpaintPipeline,
+        monkeypatch,
+        image=image,
+        mask_image=mask,
+        height=SIZE,
+        width=SIZE,
+        padding_mask_crop=4,
+        output_type="pil",
+        **_prompt(False, device),
     )
     _assert_same(results, n_encodes=1)
 
@@ -228,8 +255,13 @@ def test_sd_inpaint_batch_and_images_per_prompt(device, monkeypatch):
     pipe = _stock_pipeline(xl=False, in_channels=9, device=device)
     (a, mask), (b, _) = _pil_inputs("L"), _pil_inputs("L", seed=9)
     results = _run_both(
-        pipe, FusedStableDiffusionInpaintPipeline, monkeypatch, image=[a, b], mask_image=mask,
-        num_images_per_prompt=2, **_prompt(False, device, batch=2),
+        pipe,
+        FusedStableDiffusionInpaintPipeline,
+        monkeypatch,
+        image=[a, b],
+        mask_image=mask,
+        num_images_per_prompt=2,
+        **_prompt(False, device, batch=2),
     )
     _assert_same(results, n_encodes=1)
     assert results[1][2]["masked_image_latents"].shape[0] == 2 * 2 * 2  # batch x per prompt x CFG
@@ -240,7 +272,11 @@ def test_sdxl_inpaint_same_as_stock(device, monkeypatch, in_channels):
     pipe = _stock_pipeline(xl=True, in_channels=in_channels, device=device)
     image, mask = _pil_inputs("RGBA")
     results = _run_both(
-        pipe, FusedStableDiffusionXLInpaintPipeline, monkeypatch, image=image, mask_image=mask,
+        pipe,
+        FusedStableDiffusionXLInpaintPipeline,
+        monkeypatch,
+        image=image,
+        mask_image=mask,
         **_prompt(True, device),
     )
     _assert_same(results, n_encodes=2)  # default strength 0.9999 < 1 also encodes the init image
@@ -251,8 +287,14 @@ def test_grow_equals_stock_with_grown_mask(device, monkeypatch):
     image, mask = _pil_inputs("L")
     grown = stock.grow_binarized(pipe.mask_processor.preprocess(mask, height=SIZE, width=SIZE), 6)
     results = _run_both(
-        pipe, FusedStableDiffusionInpaintPipeline, monkeypatch, image=image, mask_image=mask,
-        fused_kwargs={"grow_mask_by": 6}, stock_kwargs={"mask_image": grown}, **_prompt(False, device),
+        pipe,
+        FusedStableDiffusionInpaintPipeline,
+        monkeypatch,
+        image=image,
+        mask_image=mask,
+        fused_kwargs={"grow_mask_by": 6},
+        stock_kwargs={"mask_image": grown},
+        **_prompt(False, device),
     )
     _assert_same(results, n_encodes=1)
 
@@ -267,8 +309,14 @@ def test_pil_inputs_go_as_bytes_and_give_stock_tensors(device, monkeypatch):
     pipe = _stock_pipeline(xl=False, in_channels=9, device=device)
     image, mask = _pil_inputs("RGB", size=80)  # resized to 64 by PIL, as stock
     results = _run_both(
-        pipe, FusedStableDiffusionInpaintPipeline, monkeypatch, image=image, mask_image=mask, height=SIZE,
-        width=SIZE, **_prompt(False, device),
+        pipe,
+        FusedStableDiffusionInpaintPipeline,
+        monkeypatch,
+        image=image,
+        mask_image=mask,
+        height=SIZE,
+        width=SIZE,
+        **_prompt(False, device),
     )
     _assert_same(results, n_encodes=1)
     assert uploads == [np.uint8, np.uint8]  # the image, then the mask
@@ -293,8 +341,9 @@ def test_unresized_numpy_and_tensors_finish_on_device(device, monkeypatch, xl):
     image = np.asarray(image, dtype=np.float32)[None] / 255
     mask = torch.from_numpy(np.asarray(mask, dtype=np.float32) / 255)[None, None]
     cls = FusedStableDiffusionXLInpaintPipeline if xl else FusedStableDiffusionInpaintPipeline
-    results = _run_both(pipe, cls, monkeypatch, image=image, mask_image=mask, height=SIZE, width=SIZE,
-                        **_prompt(xl, device))
+    results = _run_both(
+        pipe, cls, monkeypatch, image=image, mask_image=mask, height=SIZE, width=SIZE, **_prompt(xl, device)
+    )
     _assert_same(results, n_encodes=2 if xl else 1)
     assert uploaded == [True, device.type != "cpu"]  # a CPU tensor is already on a CPU "device"
 
@@ -305,8 +354,9 @@ def test_tensors_on_the_device(device, monkeypatch):
     image, mask = _pil_inputs("RGBA")
     image = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255).permute(2, 0, 1)[None].to(device)
     mask = torch.from_numpy(np.asarray(mask.convert("L"), dtype=np.float32) / 255)[None, None].to(device)
-    results = _run_both(pipe, FusedStableDiffusionInpaintPipeline, monkeypatch, image=image, mask_image=mask,
-                        **_prompt(False, device))
+    results = _run_both(
+        pipe, FusedStableDiffusionInpaintPipeline, monkeypatch, image=image, mask_image=mask, **_prompt(False, device)
+    )
     _assert_same(results, n_encodes=1)
 
 
@@ -315,7 +365,11 @@ def test_16_bit_mask_takes_the_stock_float_path(device, monkeypatch):
     image, mask = _pil_inputs("L")
     mask16 = PIL.Image.fromarray(np.asarray(mask, dtype=np.int32) * 257).convert("I")  # 32-bit ints
     results = _run_both(
-        pipe, FusedStableDiffusionInpaintPipeline, monkeypatch, image=image, mask_image=mask16,
+        pipe,
+        FusedStableDiffusionInpaintPipeline,
+        monkeypatch,
+        image=image,
+        mask_image=mask16,
         **_prompt(False, device),
     )
     _assert_same(results, n_encodes=1)
@@ -325,21 +379,22 @@ def test_resize_on_device_same_size_equals_stock(device, monkeypatch):
     pipe = _stock_pipeline(xl=False, in_channels=9, device=device)
     image, mask = _pil_inputs("RGB")
     results = _run_both(
-        pipe, FusedStableDiffusionInpaintPipeline, monkeypatch, image=image, mask_image=mask,
-        fused_kwargs={"resize_on_device": True}, **_prompt(False, device),
+        pipe,
+        FusedStableDiffusionInpaintPipeline,
+        monkeypatch,
+        image=image,
+        mask_image=mask,
+        fused_kwargs={"resize_on_device": True},
+        **_prompt(False, device),
     )
     _assert_same(results, n_encodes=1)
 
 
-def test_preprocess_on_device_is_the_old_name_of_resize_on_device(device, monkeypatch):
-    pipe = _stock_pipeline(xl=False, in_channels=9, device=device)
+def test_the_old_name_preprocess_on_device_is_an_unknown_argument(device):
+    pipe = FusedStableDiffusionInpaintPipeline.from_pipe(_stock_pipeline(xl=False, in_channels=9, device=device))
     image, mask = _pil_inputs("L")
-    with pytest.warns(FutureWarning, match="resize_on_device"):
-        results = _run_both(
-            pipe, FusedStableDiffusionInpaintPipeline, monkeypatch, image=image, mask_image=mask,
-            fused_kwargs={"preprocess_on_device": True}, **_prompt(False, device),
-        )
-    _assert_same(results, n_encodes=1)
+    with pytest.raises(TypeError, match="preprocess_on_device"):
+        pipe(image=image, mask_image=mask, preprocess_on_device=True, **_prompt(False, device))
 
 
 def test_resize_on_device_resizes_as_tensors(device, monkeypatch):
@@ -351,8 +406,16 @@ def test_resize_on_device_resizes_as_tensors(device, monkeypatch):
         "mask_image": torch.from_numpy(np.asarray(mask, dtype=np.float32) / 255)[None, None],
     }
     results = _run_both(
-        pipe, FusedStableDiffusionInpaintPipeline, monkeypatch, image=image, mask_image=mask, height=SIZE,
-        width=SIZE, fused_kwargs={"resize_on_device": True}, stock_kwargs=as_tensors, **_prompt(False, device),
+        pipe,
+        FusedStableDiffusionInpaintPipeline,
+        monkeypatch,
+        image=image,
+        mask_image=mask,
+        height=SIZE,
+        width=SIZE,
+        fused_kwargs={"resize_on_device": True},
+        stock_kwargs=as_tensors,
+        **_prompt(False, device),
     )
     # The same VAE input values and the same latent mask. The layouts differ (the resize keeps the
     # uploaded bytes' channels-last layout, and makes the test's tensors contiguous), so the VAE may
@@ -368,8 +431,13 @@ def test_explicit_masked_image_latents_pass_through(device, monkeypatch):
     image, mask = _pil_inputs("L")
     latents = torch.randn(1, 4, SIZE // 8, SIZE // 8, generator=torch.Generator().manual_seed(5)).to(device)
     results = _run_both(
-        pipe, FusedStableDiffusionInpaintPipeline, monkeypatch, image=image, mask_image=mask,
-        masked_image_latents=latents, **_prompt(False, device),
+        pipe,
+        FusedStableDiffusionInpaintPipeline,
+        monkeypatch,
+        image=image,
+        mask_image=mask,
+        masked_image_latents=latents,
+        **_prompt(False, device),
     )
     _assert_same(results, n_encodes=0, fused_steps=0)
     fused = FusedStableDiffusionInpaintPipeline.from_pipe(pipe)
@@ -424,8 +492,13 @@ def _flux_pipeline(cls, device):
         axes_dims_rope=(4, 4, 8),
     ).eval()
     pipe = cls(
-        scheduler=FlowMatchEulerDiscreteScheduler(), vae=_vae(shift_factor=0.0609, scaling_factor=1.5035),
-        text_encoder=None, tokenizer=None, text_encoder_2=None, tokenizer_2=None, transformer=transformer,
+        scheduler=FlowMatchEulerDiscreteScheduler(),
+        vae=_vae(shift_factor=0.0609, scaling_factor=1.5035),
+        text_encoder=None,
+        tokenizer=None,
+        text_encoder_2=None,
+        tokenizer_2=None,
+        transformer=transformer,
     )
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(device)
@@ -475,8 +548,9 @@ def test_flux_inpaint_same_as_stock(device, monkeypatch, mask_mode):
 
     pipe = _flux_pipeline(FluxInpaintPipeline, device)
     image, mask = _pil_inputs(mask_mode)
-    results = _run_both_flux(pipe, FusedFluxInpaintPipeline, monkeypatch, image=image, mask_image=mask,
-                             **_flux_prompt(device))
+    results = _run_both_flux(
+        pipe, FusedFluxInpaintPipeline, monkeypatch, image=image, mask_image=mask, **_flux_prompt(device)
+    )
     _assert_same(results, n_encodes=2)  # default strength 0.6: the init image, then the masked image
     assert results[1][2]["mask"].shape == (1, (SIZE // 16) ** 2, 4 * 4)  # packed latent mask
 
@@ -488,8 +562,15 @@ def test_flux_inpaint_grow_and_images_per_prompt(device, monkeypatch):
     image, mask = _pil_inputs("L")
     grown = stock.grow_binarized(pipe.mask_processor.preprocess(mask, height=SIZE, width=SIZE), 7)
     results = _run_both_flux(
-        pipe, FusedFluxInpaintPipeline, monkeypatch, image=image, mask_image=mask, num_images_per_prompt=2,
-        strength=1.0, fused_kwargs={"grow_mask_by": 7}, stock_kwargs={"mask_image": grown},
+        pipe,
+        FusedFluxInpaintPipeline,
+        monkeypatch,
+        image=image,
+        mask_image=mask,
+        num_images_per_prompt=2,
+        strength=1.0,
+        fused_kwargs={"grow_mask_by": 7},
+        stock_kwargs={"mask_image": grown},
         **_flux_prompt(device),
     )
     _assert_same(results, n_encodes=2)
@@ -502,8 +583,9 @@ def test_flux_fill_same_as_stock(device, monkeypatch, mask_mode):
 
     pipe = _flux_pipeline(FluxFillPipeline, device)
     image, mask = _pil_inputs(mask_mode)
-    results = _run_both_flux(pipe, FusedFluxFillPipeline, monkeypatch, image=image, mask_image=mask,
-                             **_flux_prompt(device))
+    results = _run_both_flux(
+        pipe, FusedFluxFillPipeline, monkeypatch, image=image, mask_image=mask, **_flux_prompt(device)
+    )
     _assert_same(results, n_encodes=2)  # the init image (prepare_latents), then the masked image
     assert results[1][2]["mask"].shape == (1, (SIZE // 16) ** 2, 64 * 4)  # the full-size mask, folded and packed
 
@@ -515,8 +597,14 @@ def test_flux_fill_grow_batch_and_strength(device, monkeypatch):
     (a, mask), (b, _) = _pil_inputs("L"), _pil_inputs("L", seed=9)
     grown = stock.grow_binarized(pipe.mask_processor.preprocess(mask, height=SIZE, width=SIZE), 6)
     results = _run_both_flux(
-        pipe, FusedFluxFillPipeline, monkeypatch, image=[a, b], mask_image=mask, strength=0.8,
-        fused_kwargs={"grow_mask_by": 6}, stock_kwargs={"mask_image": grown},
+        pipe,
+        FusedFluxFillPipeline,
+        monkeypatch,
+        image=[a, b],
+        mask_image=mask,
+        strength=0.8,
+        fused_kwargs={"grow_mask_by": 6},
+        stock_kwargs={"mask_image": grown},
         **_flux_prompt(device, batch=2),
     )
     _assert_same(results, n_encodes=2)
@@ -532,8 +620,9 @@ def test_flux_fill_nan_mask_propagates_as_stock(device, monkeypatch):
     mask = torch.zeros(1, 1, SIZE, SIZE)
     mask[..., 10:30, 20:40] = 1
     mask[..., 3, 5] = float("nan")
-    results = _run_both_flux(pipe, FusedFluxFillPipeline, monkeypatch, image=image, mask_image=mask,
-                             **_flux_prompt(device))
+    results = _run_both_flux(
+        pipe, FusedFluxFillPipeline, monkeypatch, image=image, mask_image=mask, **_flux_prompt(device)
+    )
     _nan_images_equal(results)
     assert results[1][1][1].isnan().any()
 
@@ -548,7 +637,13 @@ def test_flux_fill_explicit_latents_and_errors(device, monkeypatch):
     latents = torch.randn(1, (SIZE // 16) ** 2, 16 + 256).to(device)
     for p in (pipe, fused):
         with pytest.raises(ValueError, match="masked_image_latents"):
-            p(image=image, mask_image=mask, masked_image_latents=latents, height=SIZE, width=SIZE,
-              **_flux_prompt(device))
+            p(
+                image=image,
+                mask_image=mask,
+                masked_image_latents=latents,
+                height=SIZE,
+                width=SIZE,
+                **_flux_prompt(device),
+            )
     with pytest.raises(ValueError, match="grow_mask_by"):
         fused(image=image, mask_image=mask, grow_mask_by=-1, height=SIZE, width=SIZE, **_flux_prompt(device))

@@ -94,8 +94,13 @@ def test_torch_path_keeps_the_dtype(dtype):
 
 @pytest.mark.parametrize(
     ("h", "w", "expands"),
-    [(1, 1, [1, -300]), (1, 7, [2, -3]), (7, 1, [-2, 300]), (5, 9, [0, 1, -2, -7, 300]),
-     (37, 53, [3, -2, -7, 20, 300])],
+    [
+        (1, 1, [1, -300]),
+        (1, 7, [2, -3]),
+        (7, 1, [-2, 300]),
+        (5, 9, [0, 1, -2, -7, 300]),
+        (37, 53, [3, -2, -7, 20, 300]),
+    ],
 )
 @pytest.mark.parametrize("tapered", [True, False])
 def test_kernels_equal_stock(device, h, w, expands, tapered):

@@ -196,6 +196,7 @@ def test_bad_input_raises(kwargs, error, match):
     with pytest.raises(error, match=match):
         prepare_masked_image(image, mask, **args)
 
+
 @pytest.mark.parametrize("formula", ["image * (mask < 0.5)", "image * (1 - mask)"])
 @pytest.mark.parametrize(
     "height, width, grow", [(100, 48, 41), (90, 61, 64), (77, 40, 30), (160, 24, 53), (12, 150, 13), (20, 200, 9)]

@@ -75,8 +75,14 @@ def _mask(shape, dtype=torch.float32, seed_=1, density=0.4):
 
 GROWS = [0, 1, 2, 3, 6, 7, 64, HUGE, HUGE + 1]
 OFFSETS = [-HUGE, -128, -64, -7, -2, -1, 0, 1, 2, 6, 64, 128, HUGE]
-SHAPES = [((1, 1), (1, 1), 1), ((8, 8), (8, 8), 8), ((37, 53), (37, 53), 8), ((37, 53), (20, 70), 8),
-          ((23, 19), (61, 47), 4), ((41, 29), (5, 3), 1)]
+SHAPES = [
+    ((1, 1), (1, 1), 1),
+    ((8, 8), (8, 8), 8),
+    ((37, 53), (37, 53), 8),
+    ((37, 53), (20, 70), 8),
+    ((23, 19), (61, 47), 4),
+    ((41, 29), (5, 3), 1),
+]
 
 
 @pytest.mark.parametrize(("shape", "mask_shape", "ratio"), SHAPES, ids=str)
@@ -184,8 +190,10 @@ def _diffusers_inputs(n_img, n_mask, height, width, dtype=torch.float32, seed_=0
 
 
 @pytest.mark.parametrize("one_minus", [False, True])
-@pytest.mark.parametrize(("dtype", "out_dtype"), [(torch.float32, torch.float16), (torch.float64, torch.bfloat16),
-                                                  (torch.bfloat16, torch.float32)])
+@pytest.mark.parametrize(
+    ("dtype", "out_dtype"),
+    [(torch.float32, torch.float16), (torch.float64, torch.bfloat16), (torch.bfloat16, torch.float32)],
+)
 def test_diffusers(one_minus, dtype, out_dtype):
     for n_img, n_mask in ((2, 1), (2, 2), (1, 3)):
         image, mask = _diffusers_inputs(n_img, n_mask, 40, 56, dtype)
@@ -210,8 +218,14 @@ def test_diffusers(one_minus, dtype, out_dtype):
     was=st.booleans(),
     ratio=st.sampled_from([1, 2, 3, 8]),
     channels=st.sampled_from([3, 4]),
-    dtypes=st.sampled_from([(torch.float32, torch.float32), (torch.float16, torch.float64),
-                            (torch.float64, torch.bfloat16), (torch.bfloat16, torch.float16)]),
+    dtypes=st.sampled_from(
+        [
+            (torch.float32, torch.float32),
+            (torch.float16, torch.float64),
+            (torch.float64, torch.bfloat16),
+            (torch.bfloat16, torch.float16),
+        ]
+    ),
     vae_dtype=st.sampled_from([None, torch.bfloat16, torch.float32]),
     density=st.sampled_from([0.02, 0.3, 0.9]),
     seed_=st.integers(0, 2**31 - 1),

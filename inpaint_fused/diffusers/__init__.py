@@ -35,8 +35,7 @@ def __getattr__(name: str):
         if error.name is None or error.name.split(".")[0] not in ("diffusers", "transformers", "PIL"):
             raise
         raise ModuleNotFoundError(
-            f"inpaint_fused.diffusers.{name} needs {error.name.split('.')[0]}: "
-            "pip install 'inpaint-fused[diffusers]'",
+            f"inpaint_fused.diffusers.{name} needs {error.name.split('.')[0]}: pip install 'inpaint-fused[diffusers]'",
             name=error.name,
         ) from error
     return getattr(pipelines, name)

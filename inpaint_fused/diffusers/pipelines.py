@@ -13,7 +13,6 @@ image.
 from __future__ import annotations
 
 import inspect
-import warnings
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -118,7 +117,8 @@ class _BytesToDevice:
             height, width = processor.get_default_height_width(images[0], height, width)
             # At its own size the stock resize is PIL's copy (Image.resize returns self.copy()): skipped.
             images = [
-                i if resize_mode == "default" and i.size == (width, height)
+                i
+                if resize_mode == "default" and i.size == (width, height)
                 else processor.resize(i, height, width, resize_mode=resize_mode)
                 for i in images
             ]
@@ -199,22 +199,13 @@ class _FusedInpaintMixin:
         needed (the same otherwise). The ``fill`` / ``crop`` resize modes (``padding_mask_crop``
         uses ``fill``) exist for PIL only and stay on the CPU.
 
-        ``preprocess_on_device`` (the earlier name of ``resize_on_device``) still works, with a
-        ``FutureWarning``.
-
         Raises:
             TypeError: ``grow_mask_by`` is not an int.
             ValueError: ``grow_mask_by < 0``, or growth asked for together with
                 ``masked_image_latents`` or an image given as latents.
         """
-        if "preprocess_on_device" in kwargs:
-            warnings.warn(
-                "preprocess_on_device is now called resize_on_device (PIL inputs go to the device as bytes"
-                " in any case)",
-                FutureWarning,
-                stacklevel=2,
-            )
-            resize_on_device = bool(kwargs.pop("preprocess_on_device")) or resize_on_device
+        if "preprocess_on_device" in kwargs:  # the stock __call__ would swallow it in **kwargs, silently
+            raise TypeError("preprocess_on_device is now resize_on_device (PIL inputs go up as bytes anyway)")
         return self._fused_call(args, kwargs, grow_mask_by, resize_on_device)
 
     def _fused_call(self, args: tuple, kwargs: dict[str, Any], grow_mask_by: int, resize_on_device: bool):
@@ -411,7 +402,15 @@ class FusedFluxFillPipeline(_FusedInpaintMixin, FluxFillPipeline):
         height, width = init_image.shape[-2:]
         # prepare_latents got batch_size * num_images_per_prompt; prepare_mask_latents uses only the product.
         mask, masked_image_latents = self.prepare_mask_latents(
-            mask, masked_image, args["batch_size"], args["num_channels_latents"], 1, height, width, dtype, device,
+            mask,
+            masked_image,
+            args["batch_size"],
+            args["num_channels_latents"],
+            1,
+            height,
+            width,
+            dtype,
+            device,
             generator,
         )
         return torch.cat((masked_image_latents, mask), dim=-1)

@@ -107,9 +107,22 @@ def _running_max(
     seg_len = max(run_length(n, scan.block_t, runs, 8 * radius), min(4 * scan.block_t, round_up(n, scan.block_t)))
     compute = tl.float64 if src.dtype == torch.float64 else tl.float32
     _kernels._running_max_kernel[(batch, line_blocks, cdiv(n, seg_len))](
-        src, dst, *strides, lines, n, radius, seg_len, src.shape[1], src.shape[2],
-        NEGATE=negate, ROTATED=rotated, COMPUTE=compute, BLOCK_T=scan.block_t, BLOCK_L=scan.block_l,
-        LOG_T=scan.block_t.bit_length() - 1, **_triton_meta(src.device, scan),
+        src,
+        dst,
+        *strides,
+        lines,
+        n,
+        radius,
+        seg_len,
+        src.shape[1],
+        src.shape[2],
+        NEGATE=negate,
+        ROTATED=rotated,
+        COMPUTE=compute,
+        BLOCK_T=scan.block_t,
+        BLOCK_L=scan.block_l,
+        LOG_T=scan.block_t.bit_length() - 1,
+        **_triton_meta(src.device, scan),
     )
 
 
@@ -139,8 +152,17 @@ def _diamond(mask: torch.Tensor, radius: int, negate: bool, config: ExpandConfig
     out = torch.empty(mask.shape, dtype=mask.dtype, device=mask.device)
     compute = tl.float64 if mask.dtype == torch.float64 else tl.float32
     _kernels._diamond_taps_kernel[(batch, cdiv(h, config.tile_h), cdiv(w, config.tile_w))](
-        grid, out, *out.stride(), h, w, half,
-        EVEN=radius % 2 == 0, NEGATE=negate, COMPUTE=compute, BLOCK_H=config.tile_h, BLOCK_W=config.tile_w,
+        grid,
+        out,
+        *out.stride(),
+        h,
+        w,
+        half,
+        EVEN=radius % 2 == 0,
+        NEGATE=negate,
+        COMPUTE=compute,
+        BLOCK_H=config.tile_h,
+        BLOCK_W=config.tile_w,
         **_triton_meta(mask.device, config.tile_warps),
     )
     return out

@@ -68,9 +68,7 @@ def _stock_layouts(
         layouts = _layouts(*key)
     else:  # symbolic sizes under torch.compile's fake tensors: not hashable, not worth caching
         layouts = _layouts.__wrapped__(*key)
-    return tuple(
-        torch.empty_strided(shape, stride, dtype=dtype, device=image.device) for shape, stride in layouts
-    )
+    return tuple(torch.empty_strided(shape, stride, dtype=dtype, device=image.device) for shape, stride in layouts)
 
 
 def _launch(
@@ -100,9 +98,19 @@ def _launch(
         # Runs of columns as the core's pass A: enough to fill the device, each at least about half the window.
         cols_per_program = run_length(width, config.rows_block_w, target // max(1, n_masks * row_blocks), win)
         kernels._diffusers_grow_rows_kernel[(n_masks, row_blocks, cdiv(width, cols_per_program))](
-            mask, scratch, mask.stride(0), mask.stride(2), mask.stride(3), height, width, win, before,
+            mask,
+            scratch,
+            mask.stride(0),
+            mask.stride(2),
+            mask.stride(3),
+            height,
+            width,
+            win,
+            before,
             cols_per_program,
-            BLOCK_H=config.rows_block_h, BLOCK_W=config.rows_block_w, **config.warps(device, config.rows_warps),
+            BLOCK_H=config.rows_block_h,
+            BLOCK_W=config.rows_block_w,
+            **config.warps(device, config.rows_warps),
         )
     else:
         win, before = 1, 0
@@ -114,12 +122,35 @@ def _launch(
     rows_per_program = run_length(height, block_h, target // max(1, n_out * n_col), warm_up)
     grid = (n_out, cdiv(height, rows_per_program), n_col)
     kernels._diffusers_inpaint_kernel[grid](
-        image, mask, scratch, out, latent,
-        *image.stride(), mask.stride(0), mask.stride(2), mask.stride(3), *out.stride(),
-        latent.stride(0), latent.stride(2), latent.stride(3),
-        n_images, n_masks, height, width, latent_h, latent_w,
-        float32(height / latent_h), float32(width / latent_w), win, before, rows_per_program,
-        GROW=grows, ONE_MINUS=one_minus, ROWS_BLOCK=config.rows_block_h, BLOCK_H=block_h, BLOCK_W=block_w,
+        image,
+        mask,
+        scratch,
+        out,
+        latent,
+        *image.stride(),
+        mask.stride(0),
+        mask.stride(2),
+        mask.stride(3),
+        *out.stride(),
+        latent.stride(0),
+        latent.stride(2),
+        latent.stride(3),
+        n_images,
+        n_masks,
+        height,
+        width,
+        latent_h,
+        latent_w,
+        float32(height / latent_h),
+        float32(width / latent_w),
+        win,
+        before,
+        rows_per_program,
+        GROW=grows,
+        ONE_MINUS=one_minus,
+        ROWS_BLOCK=config.rows_block_h,
+        BLOCK_H=block_h,
+        BLOCK_W=block_w,
         **config.warps(device, config.fill_warps),
     )
     return out, latent

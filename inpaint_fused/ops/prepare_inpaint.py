@@ -42,20 +42,6 @@ def sanitize_mask(mask: torch.Tensor) -> torch.Tensor:
     return torch.nan_to_num(mask, nan=0.0).clamp_(0, 1)
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 def _launch(
     pixels: Optional[torch.Tensor],
     mask: torch.Tensor,
@@ -88,10 +74,28 @@ def _launch(
         row_blocks = cdiv(x, block_h)
         cols_per_program = run_length(y, block_w, target // max(1, n_masks * row_blocks), win)
         _kernels._box_rows_kernel[(n_masks, row_blocks, cdiv(y, cols_per_program))](
-            mask, scratch, mask.stride(0), mask.stride(1), mask.stride(2), h, w, height, width, x, y, off_h, off_w,
-            win, before, cols_per_program,
-            INVERT=morph.invert, KEEP_BASE=not morph.fill_from_grown, SAME_SIZE=same_size,
-            BLOCK_H=block_h, BLOCK_W=block_w, **config.warps(device, config.rows_warps),
+            mask,
+            scratch,
+            mask.stride(0),
+            mask.stride(1),
+            mask.stride(2),
+            h,
+            w,
+            height,
+            width,
+            x,
+            y,
+            off_h,
+            off_w,
+            win,
+            before,
+            cols_per_program,
+            INVERT=morph.invert,
+            KEEP_BASE=not morph.fill_from_grown,
+            SAME_SIZE=same_size,
+            BLOCK_H=block_h,
+            BLOCK_W=block_w,
+            **config.warps(device, config.rows_warps),
         )
     else:
         scratch = noise
@@ -116,13 +120,40 @@ def _launch(
     rows_per_program = run_length(x, block_h, target // max(1, n_out * n_col), warm_up)
     grid = (n_out, cdiv(x, rows_per_program), n_col)
     _kernels._inpaint_fill_kernel[grid](
-        pix_args[0], mask, scratch, noise, out_args[0],
-        *pix_args[1:], mask.stride(0), mask.stride(1), mask.stride(2), *out_args[1:],
-        n_pix, n_masks, h, w, height, width, x, y, channels, off_h, off_w, win, before,
+        pix_args[0],
+        mask,
+        scratch,
+        noise,
+        out_args[0],
+        *pix_args[1:],
+        mask.stride(0),
+        mask.stride(1),
+        mask.stride(2),
+        *out_args[1:],
+        n_pix,
+        n_masks,
+        h,
+        w,
+        height,
+        width,
+        x,
+        y,
+        channels,
+        off_h,
+        off_w,
+        win,
+        before,
         rows_per_program,
-        GROW=grows, INVERT=morph.invert, FILL_FROM_GROWN=morph.fill_from_grown,
-        HAS_PIXELS=pixels is not None, VAE_OUT=vae_dtype is not None, SAME_SIZE=same_size,
-        ROWS_BLOCK=config.rows_block_h, BLOCK_H=block_h, BLOCK_W=block_w, **config.warps(device, config.fill_warps),
+        GROW=grows,
+        INVERT=morph.invert,
+        FILL_FROM_GROWN=morph.fill_from_grown,
+        HAS_PIXELS=pixels is not None,
+        VAE_OUT=vae_dtype is not None,
+        SAME_SIZE=same_size,
+        ROWS_BLOCK=config.rows_block_h,
+        BLOCK_H=block_h,
+        BLOCK_W=block_w,
+        **config.warps(device, config.fill_warps),
     )
     return out, noise
 

@@ -93,9 +93,7 @@ def modify_bits(bits: torch.Tensor, morph: Morphology) -> torch.Tensor:
     return box_any(bits, morph.win, morph.before)
 
 
-def _gray_fill(
-    pixels: torch.Tensor, keep: torch.Tensor, n_out: int, vae_dtype: Optional[torch.dtype]
-) -> torch.Tensor:
+def _gray_fill(pixels: torch.Tensor, keep: torch.Tensor, n_out: int, vae_dtype: Optional[torch.dtype]) -> torch.Tensor:
     """``(p - 0.5) * keep + 0.5`` on channels 0-2, op by op in the pixel dtype, as the original's in-place ops.
 
     ``pixels`` ``(B, x, y, C)`` cropped, ``keep`` ``(Bm, x, y)`` bool (``1 - round(mask)``). Returns
@@ -188,4 +186,3 @@ def prepare_diffusers(
         masked = image * (1 - _binarize(mask)) if one_minus else image * (mask < 0.5)
         latent = _binarize(F.interpolate(mask, size=size))
     return masked.to(dtype), latent.to(dtype)
-

@@ -8,22 +8,23 @@ import torch
 
 from . import ops
 from .check import VAE_DTYPES, check_bool, check_image, check_int, mask_batch
+from .ops.launch import core_morphology, was_morphology
 
 
 def _prepare_core(pixels, mask, grow, ratio, vae_dtype):
-    return ops.prepare(pixels, mask, grow, ratio, vae_dtype, was=False)
+    return ops.prepare(pixels, mask, core_morphology(grow), ratio, vae_dtype)
 
 
 def _prepare_was(pixels, mask, offset, ratio, vae_dtype):
-    return ops.prepare(pixels, mask, offset, ratio, vae_dtype, was=True)
+    return ops.prepare(pixels, mask, was_morphology(offset), ratio, vae_dtype)
 
 
 def _grow(mask, grow):
-    return ops.modify(mask, grow, was=False)
+    return ops.modify(mask, core_morphology(grow))
 
 
 def _modify_was(mask, offset):
-    return ops.modify(mask, offset, was=True)
+    return ops.modify(mask, was_morphology(offset))
 
 
 class InpaintInputs(NamedTuple):

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from ..check import values_in_unit_range
-from .launch import crop_geometry
+from .launch import core_morphology, crop_geometry
 from .prepare_inpaint import prepare
 
 # InpaintModelConditioning crops to multiples of 8 whatever the VAE (the VAE then crops to its own ratio).
@@ -56,7 +56,7 @@ def conditioning(
     full = resized_mask(mask, height, width)
     x, y, off_h, off_w = crop_geometry(height, width, CONDITIONING_RATIO)
     cropped = full[:, :, off_h : off_h + x, off_w : off_w + y].clone(memory_format=torch.contiguous_format)
-    filled, _ = prepare(pixels, full[:, 0].to(pixels.device), 0, CONDITIONING_RATIO, vae_dtype, was=False)
+    filled, _ = prepare(pixels, full[:, 0].to(pixels.device), core_morphology(0), CONDITIONING_RATIO, vae_dtype)
     return filled, cropped
 
 

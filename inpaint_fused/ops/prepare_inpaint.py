@@ -59,21 +59,21 @@ def _launch(
         n_pix, height, width, channels = 0, h, w, 0
     else:
         n_pix, height, width, channels = pixels.shape
-    x, y, off_h, off_w = crop_geometry(height, width, ratio)
+    out_h, out_w, off_h, off_w = crop_geometry(height, width, ratio)
     n_out = max(n_pix, n_masks)
     same_size = (h, w) == (height, width)
-    noise = torch.empty((n_masks, 1, x, y), dtype=torch.float32, device=device)
+    noise = torch.empty((n_masks, 1, out_h, out_w), dtype=torch.float32, device=device)
     config = GPU_CONFIG if device.type == "cuda" else INTERPRETER_CONFIG
 
     grows = morph.grows
-    win, before = clip_window(morph, x, y) if grows else (1, 0)
+    win, before = clip_window(morph, out_h, out_w) if grows else (1, 0)
     target = config.program_target(device)
     if grows:
-        scratch = torch.empty((n_masks, x, y), dtype=torch.uint8, device=device)
+        scratch = torch.empty((n_masks, out_h, out_w), dtype=torch.uint8, device=device)
         block_h, block_w = config.rows_block_h, config.rows_block_w
-        row_blocks = cdiv(x, block_h)
-        cols_per_program = run_length(y, block_w, target // max(1, n_masks * row_blocks), win)
-        _kernels._box_rows_kernel[(n_masks, row_blocks, cdiv(y, cols_per_program))](
+        row_blocks = cdiv(out_h, block_h)
+        cols_per_program = run_length(out_w, block_w, target // max(1, n_masks * row_blocks), win)
+        _kernels._box_rows_kernel[(n_masks, row_blocks, cdiv(out_w, cols_per_program))](
             mask,
             scratch,
             mask.stride(0),
@@ -83,8 +83,8 @@ def _launch(
             w,
             height,
             width,
-            x,
-            y,
+            out_h,
+            out_w,
             off_h,
             off_w,
             win,
@@ -107,18 +107,18 @@ def _launch(
     else:
         pix_args = (pixels, *pixels.stride())
         if vae_dtype is None:
-            out = torch.empty((n_out, x, y, channels), dtype=pixels.dtype, device=device)
+            out = torch.empty((n_out, out_h, out_w, channels), dtype=pixels.dtype, device=device)
             out_args = (out, *out.stride())
         else:
-            out = torch.empty((n_out, 3, x, y), dtype=vae_dtype, device=device)
+            out = torch.empty((n_out, 3, out_h, out_w), dtype=vae_dtype, device=device)
             s_b, s_c, s_h, s_w = out.stride()
             out_args = (out, s_b, s_h, s_w, s_c)
 
     block_h, block_w = config.fill_block_h, config.fill_block_w
-    n_col = cdiv(y, block_w)
+    n_col = cdiv(out_w, block_w)
     warm_up = config.warm_up(win) if grows else 0
-    rows_per_program = run_length(x, block_h, target // max(1, n_out * n_col), warm_up)
-    grid = (n_out, cdiv(x, rows_per_program), n_col)
+    rows_per_program = run_length(out_h, block_h, target // max(1, n_out * n_col), warm_up)
+    grid = (n_out, cdiv(out_h, rows_per_program), n_col)
     _kernels._inpaint_fill_kernel[grid](
         pix_args[0],
         mask,
@@ -136,8 +136,8 @@ def _launch(
         w,
         height,
         width,
-        x,
-        y,
+        out_h,
+        out_w,
         channels,
         off_h,
         off_w,
@@ -159,10 +159,10 @@ def _launch(
 
 
 def prepare(
-    pixels: torch.Tensor, mask: torch.Tensor, morph_value: int, ratio: int, vae_dtype: Optional[torch.dtype], was: bool
+    pixels: torch.Tensor, mask: torch.Tensor, morph: Morphology, ratio: int, vae_dtype: Optional[torch.dtype]
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The implementation behind ``prepare_inpaint`` (``was=False``) and ``prepare_inpaint_was``."""
-    morph = was_morphology(morph_value) if was else core_morphology(morph_value)
+    """The implementation behind ``prepare_inpaint`` (``core_morphology``) and ``prepare_inpaint_was``
+    (``was_morphology``): the box policy says which node's growth, erosion and fill run."""
     if not _backend.uses_triton(pixels.device):
         return torch_path.prepare(pixels, sanitize_mask(mask), morph, ratio, vae_dtype)
     return _launch(pixels, mask, morph, ratio, vae_dtype)
@@ -171,12 +171,12 @@ def prepare(
 def _prepare_fake(pixels, mask, ratio, vae_dtype):
     n_pix, height, width, channels = pixels.shape
     n_out = max(n_pix, mask.shape[0])
-    x, y, _, _ = crop_geometry(height, width, ratio)
+    out_h, out_w, _, _ = crop_geometry(height, width, ratio)
     if vae_dtype is None:
-        out = pixels.new_empty((n_out, x, y, channels))
+        out = pixels.new_empty((n_out, out_h, out_w, channels))
     else:
-        out = pixels.new_empty((n_out, 3, x, y), dtype=vae_dtype)
-    return out, pixels.new_empty((mask.shape[0], 1, x, y), dtype=torch.float32)
+        out = pixels.new_empty((n_out, 3, out_h, out_w), dtype=vae_dtype)
+    return out, pixels.new_empty((mask.shape[0], 1, out_h, out_w), dtype=torch.float32)
 
 
 @torch.library.custom_op("inpaint_fused::prepare_inpaint", mutates_args=())
@@ -184,7 +184,7 @@ def prepare_inpaint_op(
     pixels: torch.Tensor, mask: torch.Tensor, grow_mask_by: int, downscale_ratio: int, vae_dtype: Optional[torch.dtype]
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """ComfyUI core preprocessing: ``(pixels or VAE input, noise mask (Bm, 1, x, y))``."""
-    return prepare(pixels, mask, grow_mask_by, downscale_ratio, vae_dtype, was=False)
+    return prepare(pixels, mask, core_morphology(grow_mask_by), downscale_ratio, vae_dtype)
 
 
 @prepare_inpaint_op.register_fake
@@ -197,7 +197,7 @@ def prepare_inpaint_was_op(
     pixels: torch.Tensor, mask: torch.Tensor, mask_offset: int, downscale_ratio: int, vae_dtype: Optional[torch.dtype]
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """WAS preprocessing: ``(pixels or VAE input, noise mask (Bm, 1, x, y))``."""
-    return prepare(pixels, mask, mask_offset, downscale_ratio, vae_dtype, was=True)
+    return prepare(pixels, mask, was_morphology(mask_offset), downscale_ratio, vae_dtype)
 
 
 @prepare_inpaint_was_op.register_fake
@@ -205,9 +205,9 @@ def _(pixels, mask, mask_offset, downscale_ratio, vae_dtype):
     return _prepare_fake(pixels, mask, downscale_ratio, vae_dtype)
 
 
-def modify(mask: torch.Tensor, value: int, was: bool) -> torch.Tensor:
-    """The implementation behind ``grow_mask`` (``was=False``) and ``modify_mask``: ``(Bm, 1, h, w)``."""
-    morph = was_morphology(value) if was else core_morphology(value)
+def modify(mask: torch.Tensor, morph: Morphology) -> torch.Tensor:
+    """The implementation behind ``grow_mask`` (``core_morphology``) and ``modify_mask``
+    (``was_morphology``): ``(Bm, 1, h, w)``."""
     if not _backend.uses_triton(mask.device):
         return torch_path.modify(sanitize_mask(mask), morph)
     return _launch(None, mask, morph, 1, None)[1]
@@ -216,7 +216,7 @@ def modify(mask: torch.Tensor, value: int, was: bool) -> torch.Tensor:
 @torch.library.custom_op("inpaint_fused::grow_mask", mutates_args=())
 def grow_mask_op(mask: torch.Tensor, grow_mask_by: int) -> torch.Tensor:
     """ComfyUI core growth of a ``(Bm, h, w)`` mask at its own size: ``(Bm, 1, h, w)`` float32 0/1."""
-    return modify(mask, grow_mask_by, was=False)
+    return modify(mask, core_morphology(grow_mask_by))
 
 
 @grow_mask_op.register_fake
@@ -227,7 +227,7 @@ def _(mask, grow_mask_by):
 @torch.library.custom_op("inpaint_fused::modify_mask", mutates_args=())
 def modify_mask_op(mask: torch.Tensor, mask_offset: int) -> torch.Tensor:
     """WAS signed dilation/erosion of a ``(Bm, h, w)`` mask at its own size: ``(Bm, 1, h, w)`` float32 0/1."""
-    return modify(mask, mask_offset, was=True)
+    return modify(mask, was_morphology(mask_offset))
 
 
 @modify_mask_op.register_fake

@@ -21,7 +21,7 @@ import pytest
 import torch
 
 import inpaint_fused as ifd
-from inpaint_fused import benchmark as bm
+from inpaint_fused import benchmarking as bm
 from inpaint_fused import reference
 
 SIZE = 1024

@@ -161,7 +161,7 @@ def vae_encode_batched(
     return torch.cat(t, dim=0)
 
 
-# --- ComfyUI v0.3.64: the rest of the inpainting chain (SPEC section E) ------------------------------
+# --- ComfyUI v0.3.64: the rest of the inpainting chain (docs/contract.md) ------------------------------
 # comfy_extras/nodes_mask.py (FeatherMask, ThresholdMask, ImageCompositeMasked and its ``composite``
 # helper), node_helpers.py (image_alpha_fix, conditioning_set_values), comfy/utils.py
 # (repeat_to_batch_size) and nodes.py (InpaintModelConditioning), op for op.

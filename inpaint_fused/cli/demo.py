@@ -51,7 +51,7 @@ def _compare(
 ) -> str:
     """How the fused result compares with the original code's on the same device.
 
-    The SPEC lets a pixel whose bilinear mask lies within 1e-6 of 0.5 round either way; such a
+    The contract (docs/contract.md) lets a pixel whose bilinear mask lies within 1e-6 of 0.5 round either way; such a
     flip changes the result only within the box (``reach`` pixels) around it.
     """
     noise = out.noise_mask.cpu() != seed[1].to(torch.float32).cpu()
@@ -67,7 +67,7 @@ def _compare(
     if not (noise & ~near).any() and not (image & ~near[:, 0]).any():
         return (
             f"identical to the original code but for {differ} pixels next to bilinear ties (mask within 1e-6 of 0.5,"
-            " which the SPEC lets round either way)"
+            " which the contract lets round either way)"
         )
     return f"DIFFERS from the original code: {int(noise.sum())} noise-mask pixels, {int(image.sum())} image pixels"
 

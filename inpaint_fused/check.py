@@ -30,8 +30,11 @@ def check_bool(value: object, name: str) -> bool:
     return value
 
 
-def check_image(pixels: object, name: str = "pixels") -> torch.Tensor:
-    """A ComfyUI IMAGE ``(B, H, W, C)`` with ``C >= 3`` and at least one image; channels-first is named."""
+def check_image(pixels: object, name: str = "pixels", min_channels: int = 3) -> torch.Tensor:
+    """A ComfyUI IMAGE ``(B, H, W, C)``, float, with ``C >= min_channels`` and something in it.
+
+    Channels-first input is recognised and named with its fix (``movedim(1, -1)``).
+    """
     pixels = no_grad_input(check_float_tensor(pixels, name), name)
     if pixels.dim() != 4:
         raise ValueError(f"{name} must be an IMAGE (B, H, W, C), got shape {tuple(pixels.shape)}")
@@ -41,10 +44,12 @@ def check_image(pixels: object, name: str = "pixels") -> torch.Tensor:
             f"{name} of shape {tuple(pixels.shape)} looks channels-first (B, C, H, W); a ComfyUI IMAGE is "
             f"(B, H, W, C): pass {name}.movedim(1, -1)"
         )
-    if channels < 3:
-        raise ValueError(f"{name} must have at least 3 channels (B, H, W, C), got C={channels}")
+    if channels < min_channels:
+        raise ValueError(f"{name} must have at least {min_channels} channels (B, H, W, C), got C={channels}")
     if batch == 0:
         raise ValueError(f"{name} must hold at least one frame, got batch 0")
+    if pixels.numel() == 0:
+        raise ValueError(f"{name} must not be empty, got shape {tuple(pixels.shape)}")
     return pixels
 
 
@@ -119,16 +124,6 @@ def mask_planes(mask: object, name: str = "mask") -> torch.Tensor:
     if mask.numel() == 0:
         raise ValueError(f"{name} must not be empty, got shape {tuple(mask.shape)}")
     return mask.reshape((-1, mask.shape[-2], mask.shape[-1]))
-
-
-def image(tensor: object, name: str) -> torch.Tensor:
-    """An IMAGE ``(B, H, W, C)``, float, not empty."""
-    tensor = no_grad_input(check_float_tensor(tensor, name), name)
-    if tensor.dim() != 4:
-        raise ValueError(f"{name} must be an IMAGE (B, H, W, C), got shape {tuple(tensor.shape)}")
-    if tensor.numel() == 0:
-        raise ValueError(f"{name} must not be empty, got shape {tuple(tensor.shape)}")
-    return tensor
 
 
 def values_in_unit_range(tensor: torch.Tensor, name: str) -> torch.Tensor:

@@ -14,7 +14,7 @@ import torch
 
 from . import ops
 from .api import _call
-from .check import VAE_DTYPES, check_int, check_number, image, mask_planes
+from .check import VAE_DTYPES, check_image, check_int, check_number, mask_planes
 
 __all__ = [
     "InpaintConditioningInputs",
@@ -107,8 +107,8 @@ def composite_masked(
         >>> out[0, :, :, 0].sum().item()
         2.0
     """
-    destination = image(destination, "destination")
-    source = image(source, "source")
+    destination = check_image(destination, "destination", min_channels=1)
+    source = check_image(source, "source", min_channels=1)
     x, y = check_int(x, "x", 0), check_int(y, "y", 0)
     if not isinstance(resize_source, bool):
         raise TypeError(f"resize_source must be a bool, got {type(resize_source).__name__}")
@@ -168,7 +168,7 @@ def prepare_inpaint_conditioning(
         >>> out.pixels.shape, out.mask.shape
         (torch.Size([2, 32, 48, 3]), torch.Size([1, 1, 32, 48]))
     """
-    pixels = image(pixels, "pixels")
+    pixels = check_image(pixels)
     batch, height, width, channels = pixels.shape
     if channels < 3:
         raise ValueError(f"pixels must have at least 3 channels (B, H, W, C), got C={channels}")

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from .. import benchmarking
-from .common import CLIError, resolve_device
+from .common import CLIError, add_device_option, resolve_device
 
 
 def _providers(text: Optional[str]) -> Optional[list[str]]:
@@ -155,7 +155,7 @@ def add_parsers(sub) -> None:
         " pattern over the default cases (e.g. 'grow-*'); repeatable",
     )
     b.add_argument("--providers", metavar="LIST", help=f"comma-separated subset of {','.join(benchmarking.PROVIDERS)}")
-    b.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto", help="default: CUDA if available")
+    add_device_option(b)
     b.add_argument("--budget", type=float, metavar="S", help="timed seconds per measurement")
     b.add_argument("--time-limit", type=float, metavar="S", help="skip what is left after S seconds (recorded)")
     b.add_argument(

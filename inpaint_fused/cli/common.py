@@ -9,6 +9,11 @@ class CLIError(Exception):
     """A problem with the command's input, shown to the user as ``inpaint-fused: error: ...``."""
 
 
+def add_device_option(parser) -> None:
+    """``--device auto|cuda|cpu``, the same on every subcommand (``resolve_device`` reads it)."""
+    parser.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto", help="default: CUDA if available")
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from .. import benchmarking, reference
 from ..api import prepare_inpaint, prepare_inpaint_was
-from .common import CLIError, resolve_device
+from .common import CLIError, add_device_option, resolve_device
 from .pictures import SAMPLE_IMAGE, SAMPLE_MASK, load_image, load_mask, make_preview
 
 
@@ -273,7 +273,7 @@ def add_parser(sub) -> None:
         metavar="PNG",
         help="preview to write (default inpaint-preview.png)",
     )
-    d.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto", help="default: CUDA if available")
+    add_device_option(d)
     d.add_argument(
         "--time-original",
         action="store_true",

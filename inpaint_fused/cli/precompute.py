@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from .common import CLIError
+from .common import CLIError, add_device_option
 
 DTYPES = {"auto": None, "bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
 
@@ -116,7 +116,7 @@ def add_parser(sub) -> None:
     p.add_argument("--keep-original", action="store_true", help="also store the unmasked image's latent")
     p.add_argument("--full-mask", action="store_true", help="also store the full-resolution noise mask")
     p.add_argument("--workers", type=int, help="decoding processes (default min(8, CPUs))")
-    p.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto", help="default: CUDA if available")
+    add_device_option(p)
     p.add_argument("--dtype", choices=tuple(DTYPES), default="auto", help="VAE dtype (auto: bf16 on CUDA, fp32 on CPU)")
     p.add_argument("--scaling-factor", type=float, help="latent scale (default: the folder's config)")
     p.add_argument("--shift-factor", type=float, help="latent shift, subtracted before scaling (SD3, Flux)")

@@ -78,11 +78,16 @@ def _write_block(args: argparse.Namespace, block: str, markers: tuple[str, str])
         Path(args.markdown).write_text(block)
         print(f"table   {args.markdown}")
     if args.readme:
-        try:
-            benchmarking.update_readme(Path(args.readme), block, markers)
-        except (OSError, ValueError) as error:
-            raise CLIError(f"--readme: {error}") from error
-        print(f"readme  {args.readme} (between {markers[0]} and {markers[1]})")
+        _splice(args.readme, "--readme", block, markers)
+
+
+def _splice(path: str, flag: str, block: str, markers: tuple[str, str]) -> None:
+    """``block`` between ``markers`` in the file at ``path``; errors name the option that asked for it."""
+    try:
+        benchmarking.update_readme(Path(path), block, markers)
+    except (OSError, ValueError) as error:
+        raise CLIError(f"{flag}: {error}") from error
+    print(f"{flag.removeprefix('--'):7} {path} (between {markers[0]} and {markers[1]})")
 
 
 def _report_diffusers(args: argparse.Namespace) -> int:
@@ -120,13 +125,7 @@ def report(args: argparse.Namespace) -> int:
         _write_block(args, block, (benchmarking.README_START, benchmarking.README_END))
     if args.headline:
         block = benchmarking.render_headline(meta, records)
-        try:
-            benchmarking.update_readme(
-                Path(args.headline), block, (benchmarking.HEADLINE_START, benchmarking.HEADLINE_END)
-            )
-        except (OSError, ValueError) as error:
-            raise CLIError(f"--headline: {error}") from error
-        print(f"headline {args.headline} (between {benchmarking.HEADLINE_START} and {benchmarking.HEADLINE_END})")
+        _splice(args.headline, "--headline", block, (benchmarking.HEADLINE_START, benchmarking.HEADLINE_END))
     if args.demo_summary:
         try:
             summary = benchmarking.write_demo_summary(Path(args.demo_summary), meta, records)

@@ -1,6 +1,8 @@
 """GPU: GPU-only time (CUDA-graph replay) of a few cases under many launch configs, with registers/spills.
 
-``python3 bench/sweep_configs.py [--profile] [--diffusers]``: ``--profile`` also prints the device time of
+``python3 bench/sweep_configs.py [--profile] [--diffusers] [--host]``: each config's result is checked equal to the
+default config's (DIFF marks a mismatch); the share is of a device-to-device copy of the case's bytes. ``--host`` times
+whole eager calls of one 1024^2 image; ``--profile`` also prints the device time of
 each kernel for a few cases (torch.profiler) and where a call's host time goes (cProfile), under the
 default config; ``--diffusers`` sweeps the diffusers family's configs (``prepare_masked_image``) too.
 Baselines, rooflines and the full matrix are ``inpaint-fused bench``'s.
@@ -13,36 +15,49 @@ from triton.testing import do_bench_cudagraph
 
 import inpaint_fused as ifd
 from inpaint_fused import _backend
+from inpaint_fused.benchmarking import cases
 from inpaint_fused.diffusers import prepare_masked_image
-from inpaint_fused.ops import launch, prepare_diffusers_inpaint, prepare_inpaint
+from inpaint_fused.ops import expand_mask, launch, prepare_diffusers_inpaint, prepare_inpaint
 
 CONFIGS = {
-    "A 8x128w4 / 8x512w4 p4": launch.LaunchConfig(8, 128, 4, 8, 512, 4, 4),
-    "B 8x128w4 / 4x256w4 p8": launch.LaunchConfig(8, 128, 4, 4, 256, 4, 8),
-    "C 8x64w2 / 2x512w4 p8": launch.LaunchConfig(8, 64, 2, 2, 512, 4, 8),
-    "D 4x128w4 / 8x128w4 p8": launch.LaunchConfig(4, 128, 4, 8, 128, 4, 8),
-    "E 8x128w4 / 4x128w2 p16": launch.LaunchConfig(8, 128, 4, 4, 128, 2, 16),
-    "F 16x64w4 / 2x256w2 p16": launch.LaunchConfig(16, 64, 4, 2, 256, 2, 16),
     "G 8x128w4 / 1x512w4 p16": launch.LaunchConfig(8, 128, 4, 1, 512, 4, 16),
+    "H 32x32w4 / 1x512w4 p16": launch.LaunchConfig(32, 32, 4, 1, 512, 4, 16),
+    "I 16x32w2 / 1x512w4 p16": launch.LaunchConfig(16, 32, 2, 1, 512, 4, 16),
+    "J 8x32w1 / 1x512w4 p16": launch.LaunchConfig(8, 32, 1, 1, 512, 4, 16),
+    "K 32x32w8 / 1x512w4 p16": launch.LaunchConfig(32, 32, 8, 1, 512, 4, 16),
+    "L 16x32w4 / 1x512w4 p16": launch.LaunchConfig(16, 32, 4, 1, 512, 4, 16),
+    "M 32x32w4 / 1x1024w4 p16": launch.LaunchConfig(32, 32, 4, 1, 1024, 4, 16),
+    "N 32x32w4 / 1x1024w8 p16": launch.LaunchConfig(32, 32, 4, 1, 1024, 8, 16),
+    "O 32x32w4 / 2x512w4 p16": launch.LaunchConfig(32, 32, 4, 2, 512, 4, 16),
+    "P 32x32w4 / 1x512w4 p32": launch.LaunchConfig(32, 32, 4, 1, 512, 4, 32),
+    "Q 32x32w4 / 1x256w2 p32": launch.LaunchConfig(32, 32, 4, 1, 256, 2, 32),
 }
 DIFFUSERS_CONFIGS = {
     "a 8x128w4 / 8x128w4 p4": launch.LaunchConfig(8, 128, 4, 8, 128, 4, 4),
-    "b 8x128w4 / 4x256w4 p8": launch.LaunchConfig(8, 128, 4, 4, 256, 4, 8),
-    "c 8x128w4 / 1x512w4 p16": launch.LaunchConfig(8, 128, 4, 1, 512, 4, 16),
-    "d 16x64w4 / 2x256w2 p16": launch.LaunchConfig(16, 64, 4, 2, 256, 2, 16),
-    "e 8x128w4 / 2x512w4 p8": launch.LaunchConfig(8, 128, 4, 2, 512, 4, 8),
+    "b 32x32w4 / 8x128w4 p4": launch.LaunchConfig(32, 32, 4, 8, 128, 4, 4),
+    "c 32x32w4 / 1x512w4 p16": launch.LaunchConfig(32, 32, 4, 1, 512, 4, 16),
+    "d 32x32w4 / 1x1024w4 p16": launch.LaunchConfig(32, 32, 4, 1, 1024, 4, 16),
+    "e 32x32w4 / 2x512w4 p16": launch.LaunchConfig(32, 32, 4, 2, 512, 4, 16),
+    "f 16x32w2 / 1x512w4 p32": launch.LaunchConfig(16, 32, 2, 1, 512, 4, 32),
 }
 DIFFUSERS_CASES = [
-    ("1024 g0 bf16", 1, 0),
-    ("1024 g6 bf16", 1, 6),
-    ("1024 g255 bf16", 1, 255),
-    ("4x1024 g6 bf16", 4, 6),
+    ("1024 g0 bf16", 1, 1, 0),
+    ("1024 g6 bf16", 1, 1, 6),
+    ("1024 g255 bf16", 1, 1, 255),
+    ("16x1024 g6 shared", 16, 1, 6),
+    ("16x1024 g6 16masks", 16, 16, 6),
 ]
+# (label, case spec of inpaint_fused.benchmarking.cases)
 CASES = [
-    ("1024 g6 bf16", 1, 6, False, torch.bfloat16),
-    ("16x1024 g6 bf16", 16, 6, False, torch.bfloat16),
-    ("16x1024 g0 bf16", 16, 0, False, torch.bfloat16),
-    ("1024 was-128 bf16", 1, -128, True, torch.bfloat16),
+    ("1024 g6", "1024x1024-g6"),
+    ("16x g6", "video16x1024x1024-g6"),
+    ("b16 g6", "b16x1024x1024-g6"),
+    ("4096 g6", "4096x4096-g6"),
+    ("2048 g6", "2048x2048-g6"),
+    ("2048 g64", "2048x2048-g64"),
+    ("was-128", "1024x1024-was-128"),
+    ("was+6", "1024x1024-was+6"),
+    ("video81", "video81x480x832-g6"),
 ]
 
 
@@ -103,62 +118,155 @@ def profile_host() -> None:
     pstats.Stats(profiler).sort_stats("tottime").print_stats(18)
 
 
-def sweep_diffusers() -> None:
-    """The diffusers family under each of ``DIFFUSERS_CONFIGS``: ``(B, 3, 1024, 1024)`` images, a sparse mask."""
+def sweep_diffusers(copy_rate: float) -> None:
+    """The diffusers family under each of ``DIFFUSERS_CONFIGS``: ``(B, 3, 1024, 1024)`` images, sparse masks;
+    each result checked equal to the default config's."""
     default_config = prepare_diffusers_inpaint.GPU_CONFIG
-    inputs = {}
-    for batch in (1, 4):
-        inputs[batch] = (
-            torch.rand(batch, 3, 1024, 1024, device="cuda") * 2 - 1,
-            (torch.rand(1, 1, 1024, 1024, device="cuda") > 0.97).float(),
+    calls = {}
+    for label, batch, masks, grow in DIFFUSERS_CASES:
+        image = torch.rand(batch, 3, 1024, 1024, device="cuda") * 2 - 1
+        mask = (torch.rand(masks, 1, 1024, 1024, device="cuda") > 0.97).float()
+        moved = image.numel() * 4 + mask.numel() * 4 + batch * 3 * 1024 * 1024 * 2 + masks * 128 * 128 * 2
+        calls[label] = (
+            lambda i=image, m=mask, g=grow: prepare_masked_image(i, m, dtype=torch.bfloat16, grow_mask_by=g),
+            moved,
         )
+    expected = {label: [t.clone() for t in fn()] for label, (fn, _) in calls.items()}
     for config_name, config in DIFFUSERS_CONFIGS.items():
         prepare_diffusers_inpaint.GPU_CONFIG = config
-        times = []
-        for _, batch, grow in DIFFUSERS_CASES:
-            image, mask = inputs[batch]
-            times.append(
-                do_bench_cudagraph(
-                    lambda i=image, m=mask, g=grow: prepare_masked_image(i, m, dtype=torch.bfloat16, grow_mask_by=g)
-                )
+        cells = []
+        for label, (fn, moved) in calls.items():
+            same = all(torch.equal(a, b) for a, b in zip(fn(), expected[label], strict=True))
+            seconds = do_bench_cudagraph(fn) * 1e-3
+            cells.append(
+                f"{label} {seconds * 1e6:6.1f}us {moved / seconds / copy_rate * 100:3.0f}%{'' if same else ' DIFF'}"
             )
-        print(
-            f"{config_name:26s} "
-            + "  ".join(f"{c[0]} {t * 1e3:7.1f}us" for c, t in zip(DIFFUSERS_CASES, times, strict=True))
-        )
+        print(f"{config_name:26s} " + "  ".join(cells))
         print(
             "    " + "; ".join(compiled_stats(("_diffusers_grow_rows_kernel", "_diffusers_inpaint_kernel"))), flush=True
         )
     prepare_diffusers_inpaint.GPU_CONFIG = default_config
 
 
+EXPAND_CONFIGS = {
+    "x default": expand_mask.GPU_CONFIG,
+    "y rows 32x32": expand_mask.GPU_CONFIG._replace(rows=expand_mask.ScanConfig(32, 32, 4)),
+    "z rows 64x16 cols 16x64": expand_mask.GPU_CONFIG._replace(
+        rows=expand_mask.ScanConfig(64, 16, 4), cols=expand_mask.ScanConfig(16, 64, 4)
+    ),
+    "w all 32x32 w2": expand_mask.GPU_CONFIG._replace(
+        rows=expand_mask.ScanConfig(32, 32, 2),
+        cols=expand_mask.ScanConfig(32, 32, 2),
+        rotated=expand_mask.ScanConfig(32, 32, 2),
+    ),
+    "v taps 32x32 p16": expand_mask.GPU_CONFIG._replace(tile_h=32, tile_w=32, programs_per_sm=16),
+    "u cols 8x128 rot 16x64": expand_mask.GPU_CONFIG._replace(
+        cols=expand_mask.ScanConfig(8, 128, 4), rotated=expand_mask.ScanConfig(16, 64, 4)
+    ),
+}
+EXPAND_CASES = [(f"e{e} {'taper' if taper else 'square'}", e, taper) for taper in (True, False) for e in (1, 16, 64)]
+
+
+def sweep_expand(copy_rate: float) -> None:
+    """``expand_mask`` of a 16 x 1024^2 grey mask under each of ``EXPAND_CONFIGS``, checked against the default's."""
+    default_config = expand_mask.GPU_CONFIG
+    rows = torch.linspace(0, 1, 1024, device="cuda").view(1, -1, 1)
+    cols = torch.linspace(0, 1, 1024, device="cuda").view(1, 1, -1)
+    phase = torch.arange(16, device="cuda", dtype=torch.float32).view(-1, 1, 1)
+    mask = (torch.sin(cols * 22.3 + phase) * torch.cos(rows * 16.6) * 1.5 + 0.5).clamp(0, 1)
+    moved = 2 * mask.numel() * 4
+    calls = {label: (lambda e=e, t=taper: ifd.expand_mask(mask, e, t)) for label, e, taper in EXPAND_CASES}
+    expected = {label: fn().clone() for label, fn in calls.items()}
+    for config_name, config in EXPAND_CONFIGS.items():
+        expand_mask.GPU_CONFIG = config
+        cells = []
+        for label, fn in calls.items():
+            same = torch.equal(fn(), expected[label])
+            seconds = do_bench_cudagraph(fn) * 1e-3
+            cells.append(
+                f"{label} {seconds * 1e6:6.1f}us {moved / seconds / copy_rate * 100:3.0f}%{'' if same else ' DIFF'}"
+            )
+        print(f"{config_name:26s} " + "  ".join(cells), flush=True)
+    expand_mask.GPU_CONFIG = default_config
+
+
+def _case_call(spec: str):
+    (case,) = [c for c in cases.parse_case(spec) if c.output == "bf16"]
+    pixels, mask = cases.make_inputs(case, torch.device("cuda"))
+    fn = ifd.prepare_inpaint_was if case.op == "was" else ifd.prepare_inpaint
+    return lambda: fn(pixels, mask, case.value, vae_dtype=torch.bfloat16), case.bytes_moved
+
+
+def host_time(calls: int = 2000) -> None:
+    """Whole eager calls of one 1024^2 g6 image back to back: wall time per call (the host's cost when it
+    exceeds the GPU's), and one call's CUDA-event time after an idle GPU."""
+    import time
+
+    fn, _ = _case_call("1024x1024-g6")
+    for _ in range(20):
+        fn()
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    torch.cuda.synchronize()
+    per_call = (time.perf_counter() - start) / calls * 1e6
+    events = []
+    for _ in range(50):
+        torch.cuda.synchronize()
+        begin, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        begin.record()
+        fn()
+        end.record()
+        torch.cuda.synchronize()
+        events.append(begin.elapsed_time(end) * 1e3)
+    print(
+        f"host: 1024 g6 back-to-back {per_call:.1f} us/call; single call event-timed median {sorted(events)[25]:.1f} us"
+    )
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--profile", action="store_true", help="per-kernel device time and host-time profile too")
     parser.add_argument("--diffusers", action="store_true", help="sweep the diffusers family's configs too")
+    parser.add_argument("--host", action="store_true", help="whole-call host time of one 1024^2 image")
+    parser.add_argument("--expand", action="store_true", help="sweep expand_mask's configs too")
+    parser.add_argument("--skip-core", action="store_true", help="skip the core family's sweep")
     args = parser.parse_args()
+    copy_rate = _copy_rate()
+    print(f"copy {copy_rate / 1e9:.0f} GB/s")
     default_config = prepare_inpaint.GPU_CONFIG
-    inputs = {}
-    for batch in (1, 16):
-        inputs[batch] = (
-            torch.rand(batch, 1024, 1024, 3, device="cuda"),
-            (torch.rand(batch, 1024, 1024, device="cuda") > 0.97).float(),
-        )
-    for config_name, config in CONFIGS.items():
+    calls = {} if args.skip_core else {label: _case_call(spec) for label, spec in CASES}
+    expected = {label: [t.clone() for t in fn()] for label, (fn, _) in calls.items()}
+    for config_name, config in ({} if args.skip_core else CONFIGS).items():
         prepare_inpaint.GPU_CONFIG = config
-        times = []
-        for _, batch, value, was, dtype in CASES:
-            fn = ifd.prepare_inpaint_was if was else ifd.prepare_inpaint
-            pixels, mask = inputs[batch]
-            times.append(do_bench_cudagraph(lambda f=fn, p=pixels, m=mask, v=value, d=dtype: f(p, m, v, vae_dtype=d)))
-        print(f"{config_name:26s} " + "  ".join(f"{c[0]} {t * 1e3:7.1f}us" for c, t in zip(CASES, times, strict=True)))
+        cells = []
+        for label, (fn, moved) in calls.items():
+            same = all(torch.equal(a, b) for a, b in zip(fn(), expected[label], strict=True))
+            seconds = do_bench_cudagraph(fn) * 1e-3
+            cells.append(
+                f"{label} {seconds * 1e6:6.1f}us {moved / seconds / copy_rate * 100:3.0f}%{'' if same else ' DIFF'}"
+            )
+        print(f"{config_name:26s} " + "  ".join(cells))
         print("    " + "; ".join(compiled_stats()), flush=True)
     prepare_inpaint.GPU_CONFIG = default_config
+    if args.host:
+        host_time()
     if args.diffusers:
-        sweep_diffusers()
+        sweep_diffusers(copy_rate)
+    if args.expand:
+        sweep_expand(copy_rate)
     if args.profile:
         profile_kernels()
         profile_host()
+
+
+def _copy_rate() -> float:
+    """Bytes per second of a 1 GiB device-to-device copy (read + write counted)."""
+    src = torch.empty(1 << 28, dtype=torch.float32, device="cuda")
+    dst = torch.empty_like(src)
+    seconds = do_bench_cudagraph(lambda: dst.copy_(src)) * 1e-3
+    return 2 * src.numel() * 4 / seconds
 
 
 if __name__ == "__main__":

@@ -130,11 +130,18 @@ def _running_count(z, entering, leaving, AXIS: tl.constexpr):
 
 
 @triton.jit
-def _with_block_counts(bits, rows, ROWS_BLOCK: tl.constexpr):
-    """Scratch bytes for a tile of exactly one ``ROWS_BLOCK``-row block: ``bits`` (0/1) in bit 0 and, in the
-    block's first row, the block's per-column count of them in bits 2-7."""
-    block_count = tl.expand_dims(tl.sum(bits, axis=0), 0)
-    return tl.where(rows % ROWS_BLOCK == 0, bits | (block_count << 2), bits)
+def _with_block_counts(bits, rows, ROWS_BLOCK: tl.constexpr, BLOCK_COUNTS: tl.constexpr):
+    """Scratch bytes for a tile of exactly one ``ROWS_BLOCK``-row block: ``bits`` (0/1) in bit 0 and, with
+    ``BLOCK_COUNTS``, in the block's first row the block's per-column count of them in bits 2-7.
+
+    The count is a reduction across the tile's rows (across warps): windows too short to hold whole
+    blocks (``BLOCK_COUNTS`` off, see ``LaunchConfig.block_counts``) skip it.
+    """
+    if BLOCK_COUNTS:
+        block_count = tl.expand_dims(tl.sum(bits, axis=0), 0)
+        return tl.where(rows % ROWS_BLOCK == 0, bits | (block_count << 2), bits)
+    else:
+        return bits
 
 
 @triton.jit
@@ -150,20 +157,34 @@ def _scratch_bits(scratch_ptr, rows, cols, limit, y):
 
 @triton.jit
 def _window_count(
-    scratch_ptr, start, win, cols, x, y, BLOCK_H: tl.constexpr, BLOCK_W: tl.constexpr, ROWS_BLOCK: tl.constexpr
+    scratch_ptr,
+    start,
+    win,
+    cols,
+    x,
+    y,
+    BLOCK_H: tl.constexpr,
+    BLOCK_W: tl.constexpr,
+    ROWS_BLOCK: tl.constexpr,
+    BLOCK_COUNTS: tl.constexpr,
 ):
     """Per column, the count of bit 0 over rows ``[start, start + win)`` clipped to the image.
 
     Whole ``ROWS_BLOCK``-row blocks come from the counts the horizontal pass left in bits 2-7 of
     their first row; only the partial blocks at both ends are summed row by row. About
-    ``win / ROWS_BLOCK + 2 * ROWS_BLOCK`` one-byte reads per column instead of ``win``.
+    ``win / ROWS_BLOCK + 2 * ROWS_BLOCK`` one-byte reads per column instead of ``win``. Without
+    ``BLOCK_COUNTS`` (short windows) every row of the window is summed.
     """
     lo = tl.maximum(start, 0)
     hi = tl.maximum(tl.minimum(start + win, x), lo)
-    first_block = tl.minimum((lo + ROWS_BLOCK - 1) // ROWS_BLOCK * ROWS_BLOCK, hi)
-    last_block = tl.maximum(hi // ROWS_BLOCK * ROWS_BLOCK, first_block)
     t = tl.arange(0, BLOCK_H)[:, None]
     z = tl.zeros([BLOCK_W], dtype=tl.int32)
+    if not BLOCK_COUNTS:
+        for r0 in range(lo, hi, BLOCK_H):
+            z += tl.sum(_scratch_bits(scratch_ptr, r0 + t, cols, hi, y), axis=0)
+        return z
+    first_block = tl.minimum((lo + ROWS_BLOCK - 1) // ROWS_BLOCK * ROWS_BLOCK, hi)
+    last_block = tl.maximum(hi // ROWS_BLOCK * ROWS_BLOCK, first_block)
     for r0 in range(lo, first_block, BLOCK_H):
         z += tl.sum(_scratch_bits(scratch_ptr, r0 + t, cols, first_block, y), axis=0)
     for r0 in range(last_block, hi, BLOCK_H):

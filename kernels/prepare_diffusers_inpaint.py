@@ -38,6 +38,7 @@ def _diffusers_grow_rows_kernel(
     before,
     cols_per_program,
     BLOCK_H: tl.constexpr,
+    BLOCK_COUNTS: tl.constexpr,
     BLOCK_W: tl.constexpr,
 ):
     """Horizontal half of the box growth of the binarised mask into a uint8 scratch ``(Bm, H, W)``.
@@ -78,7 +79,7 @@ def _diffusers_grow_rows_kernel(
         entering = _masked_bits(mask_ptr, stride_mh, stride_mw, rows, trail, row_ok & (trail >= 0) & (trail < width))
         count, z = _running_count(z, entering, leaving, 1)
         cols = j0 + t
-        out = _with_block_counts((count > 0).to(tl.int32), rows, BLOCK_H)
+        out = _with_block_counts((count > 0).to(tl.int32), rows, BLOCK_H, BLOCK_COUNTS)
         tl.store(scratch_ptr + rows * width + cols, out.to(tl.uint8), mask=row_ok & (cols < c_end))
 
 
@@ -138,6 +139,7 @@ def _diffusers_inpaint_kernel(
     GROW: tl.constexpr,
     ONE_MINUS: tl.constexpr,
     ROWS_BLOCK: tl.constexpr,
+    BLOCK_COUNTS: tl.constexpr,
     BLOCK_H: tl.constexpr,
     BLOCK_W: tl.constexpr,
 ):
@@ -187,7 +189,9 @@ def _diffusers_inpaint_kernel(
 
     z = tl.zeros([BLOCK_W], dtype=tl.int32)
     if GROW:
-        z += _window_count(scratch_ptr, r_start - before, win, cols, height, width, BLOCK_H, BLOCK_W, ROWS_BLOCK)
+        z += _window_count(
+            scratch_ptr, r_start - before, win, cols, height, width, BLOCK_H, BLOCK_W, ROWS_BLOCK, BLOCK_COUNTS
+        )
 
     for r0 in range(r_start, r_end, BLOCK_H):
         rows = r0 + t

@@ -73,6 +73,7 @@ def _box_rows_kernel(
     KEEP_BASE: tl.constexpr,
     SAME_SIZE: tl.constexpr,
     BLOCK_H: tl.constexpr,
+    BLOCK_COUNTS: tl.constexpr,
     BLOCK_W: tl.constexpr,
 ):
     """Horizontal box dilation of the rounded mask into a uint8 scratch ``(Bm, x, y)``.
@@ -165,7 +166,7 @@ def _box_rows_kernel(
         count, z = _running_count(z, entering, leaving, 1)
         cols = j0 + t
         ok = row_ok & (cols < c_end)
-        out = _with_block_counts((count > 0).to(tl.int32), rows, BLOCK_H)
+        out = _with_block_counts((count > 0).to(tl.int32), rows, BLOCK_H, BLOCK_COUNTS)
         if KEEP_BASE:
             base = _rounded_mask(
                 mask_ptr,
@@ -225,6 +226,7 @@ def _inpaint_fill_kernel(
     VAE_OUT: tl.constexpr,
     SAME_SIZE: tl.constexpr,
     ROWS_BLOCK: tl.constexpr,
+    BLOCK_COUNTS: tl.constexpr,
     BLOCK_H: tl.constexpr,
     BLOCK_W: tl.constexpr,
 ):
@@ -268,7 +270,7 @@ def _inpaint_fill_kernel(
 
     z = tl.zeros([BLOCK_W], dtype=tl.int32)
     if GROW:
-        z += _window_count(scratch_ptr, r_start - before, win, cols, x, y, BLOCK_H, BLOCK_W, ROWS_BLOCK)
+        z += _window_count(scratch_ptr, r_start - before, win, cols, x, y, BLOCK_H, BLOCK_W, ROWS_BLOCK, BLOCK_COUNTS)
 
     for r0 in range(r_start, r_end, BLOCK_H):
         rows = r0 + t

@@ -70,9 +70,14 @@ class LaunchConfig(NamedTuple):
         index = device.index if device.index is not None else torch.cuda.current_device()
         return self.programs_per_sm * _backend.multiprocessor_count(index)
 
+    def block_counts(self, win: int) -> bool:
+        """Whether the horizontal pass stores per-block counts for a window of ``win`` rows: only where summing
+        whole blocks beats summing the window's rows (their reduction across the tile costs the pass time)."""
+        return win // self.rows_block_h + 2 * self.rows_block_h < win
+
     def warm_up(self, win: int) -> int:
         """Scratch reads a run of the image pass makes before its first row: about ``win / rows_block_h`` block
-        counts and two partial blocks (``common._window_count``)."""
+        counts and two partial blocks with block counts, else ``win`` rows (``common._window_count``)."""
         return min(win, win // self.rows_block_h + 2 * self.rows_block_h)
 
 

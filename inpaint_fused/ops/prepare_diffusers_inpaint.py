@@ -79,7 +79,6 @@ def _launch(
     dtype: torch.dtype,
     one_minus: bool,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    kernels = _backend.load_kernels()
     device = image.device
     n_images, _, height, width = image.shape
     n_masks = mask.shape[0]
@@ -97,7 +96,8 @@ def _launch(
         row_blocks = cdiv(height, config.rows_block_h)
         # Runs of columns as the core's pass A: enough to fill the device, each at least about half the window.
         cols_per_program = run_length(width, config.rows_block_w, target // max(1, n_masks * row_blocks), win)
-        kernels._diffusers_grow_rows_kernel[(n_masks, row_blocks, cdiv(width, cols_per_program))](
+        _backend.launcher("_diffusers_grow_rows_kernel")(
+            (n_masks, row_blocks, cdiv(width, cols_per_program)),
             mask,
             scratch,
             mask.stride(0),
@@ -109,8 +109,9 @@ def _launch(
             before,
             cols_per_program,
             BLOCK_H=config.rows_block_h,
+            BLOCK_COUNTS=config.block_counts(win),
             BLOCK_W=config.rows_block_w,
-            **config.warps(device, config.rows_warps),
+            options=config.warps(device, config.rows_warps),
         )
     else:
         win, before = 1, 0
@@ -121,7 +122,8 @@ def _launch(
     warm_up = config.warm_up(win) if grows else 0
     rows_per_program = run_length(height, block_h, target // max(1, n_out * n_col), warm_up)
     grid = (n_out, cdiv(height, rows_per_program), n_col)
-    kernels._diffusers_inpaint_kernel[grid](
+    _backend.launcher("_diffusers_inpaint_kernel")(
+        grid,
         image,
         mask,
         scratch,
@@ -149,9 +151,10 @@ def _launch(
         GROW=grows,
         ONE_MINUS=one_minus,
         ROWS_BLOCK=config.rows_block_h,
+        BLOCK_COUNTS=grows and config.block_counts(win),
         BLOCK_H=block_h,
         BLOCK_W=block_w,
-        **config.warps(device, config.fill_warps),
+        options=config.warps(device, config.fill_warps),
     )
     return out, latent
 

@@ -49,7 +49,6 @@ def _launch(
     ratio: int,
     vae_dtype: Optional[torch.dtype],
 ) -> tuple[Optional[torch.Tensor], torch.Tensor]:
-    _kernels = _backend.load_kernels()
     check_index_range(mask, "mask")
     if pixels is not None:
         check_index_range(pixels, "pixels")
@@ -73,7 +72,8 @@ def _launch(
         block_h, block_w = config.rows_block_h, config.rows_block_w
         row_blocks = cdiv(out_h, block_h)
         cols_per_program = run_length(out_w, block_w, target // max(1, n_masks * row_blocks), win)
-        _kernels._box_rows_kernel[(n_masks, row_blocks, cdiv(out_w, cols_per_program))](
+        _backend.launcher("_box_rows_kernel")(
+            (n_masks, row_blocks, cdiv(out_w, cols_per_program)),
             mask,
             scratch,
             mask.stride(0),
@@ -94,8 +94,9 @@ def _launch(
             KEEP_BASE=not morph.fill_from_grown,
             SAME_SIZE=same_size,
             BLOCK_H=block_h,
+            BLOCK_COUNTS=config.block_counts(win),
             BLOCK_W=block_w,
-            **config.warps(device, config.rows_warps),
+            options=config.warps(device, config.rows_warps),
         )
     else:
         scratch = noise
@@ -119,7 +120,8 @@ def _launch(
     warm_up = config.warm_up(win) if grows else 0
     rows_per_program = run_length(out_h, block_h, target // max(1, n_out * n_col), warm_up)
     grid = (n_out, cdiv(out_h, rows_per_program), n_col)
-    _kernels._inpaint_fill_kernel[grid](
+    _backend.launcher("_inpaint_fill_kernel")(
+        grid,
         pix_args[0],
         mask,
         scratch,
@@ -151,9 +153,10 @@ def _launch(
         VAE_OUT=vae_dtype is not None,
         SAME_SIZE=same_size,
         ROWS_BLOCK=config.rows_block_h,
+        BLOCK_COUNTS=grows and config.block_counts(win),
         BLOCK_H=block_h,
         BLOCK_W=block_w,
-        **config.warps(device, config.fill_warps),
+        options=config.warps(device, config.fill_warps),
     )
     return out, noise
 

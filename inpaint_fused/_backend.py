@@ -96,41 +96,52 @@ class Launcher:
     Triton's Python launch binds and specializes every argument on each call (tens of microseconds
     for our ~30-argument kernels, more than a small image's GPU time). On CUDA this keeps the
     compiled kernel per specialization key and calls its launcher directly, as ``JITFunction.run``
-    itself does after its cache lookup; the first call of each key (and every call while a launch
-    hook such as a profiler's is installed) takes Triton's own path. Under the interpreter it is
-    Triton's own path always.
+    itself does after its cache lookup (launch hooks included); the first call of each key takes
+    Triton's own path, which compiles. Under the interpreter it is Triton's own path always.
     """
 
     def __init__(self, kernel):
         self.kernel = kernel
         self.compiled: dict[tuple, object] = {}
 
+    @staticmethod
+    def cached(device: torch.device) -> bool:
+        return device.type == "cuda"
+
+    @staticmethod
+    def stream() -> int:
+        from triton.runtime import driver
+
+        return driver.active.get_current_stream(driver.active.get_current_device())
+
+    @staticmethod
+    def hooks() -> tuple[object, object]:
+        from triton import knobs
+
+        return knobs.runtime.launch_enter_hook, knobs.runtime.launch_exit_hook
+
     def __call__(self, grid: tuple[int, ...], *args: object, options: dict | None = None, **constexprs: object) -> None:
         options = options or {}
         first = args[0] if args else None
-        if not (isinstance(first, torch.Tensor) and first.device.type == "cuda"):
+        if not (isinstance(first, torch.Tensor) and self.cached(first.device)):
             self.kernel[grid](*args, **constexprs, **options)
             return
-        from triton import knobs
-        from triton.runtime import driver
-
         key = (
+            first.device,  # a compiled kernel is loaded on one device
             tuple(_specialization(a) for a in args),
             tuple(constexprs.items()),
             tuple(options.items()),
         )
         compiled = self.compiled.get(key)
-        hooks = knobs.runtime.launch_enter_hook, knobs.runtime.launch_exit_hook
-        if compiled is None or hooks != (None, None):
+        if compiled is None:
             self.compiled[key] = self.kernel[grid](*args, **constexprs, **options)
             return
-        names = self.kernel.arg_names[len(args) :]
-        full = (*args, *(constexprs[name] for name in names))
-        grid = (*grid, 1, 1)
-        stream = driver.active.get_current_stream(driver.active.get_current_device())
-        compiled.run(
-            grid[0], grid[1], grid[2], stream, compiled.function, compiled.packed_metadata, None, None, None, *full
-        )
+        full = (*args, *(constexprs[name] for name in self.kernel.arg_names[len(args) :]))
+        stream, (enter, leave) = self.stream(), self.hooks()
+        # What JITFunction.run does once it has the compiled kernel (hooks included, for profilers).
+        metadata = compiled.launch_metadata(grid, stream, *full)
+        g0, g1, g2 = (*grid, 1, 1)[:3]
+        compiled.run(g0, g1, g2, stream, compiled.function, compiled.packed_metadata, metadata, enter, leave, *full)
 
 
 @functools.cache

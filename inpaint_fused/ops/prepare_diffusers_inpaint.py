@@ -20,9 +20,9 @@ from .. import _backend
 from . import torch_path
 from .launch import LaunchConfig, cdiv, clip_window, core_morphology, float32, run_length
 
-# Both passes on 8 x 128 tiles, 4 warps; the image pass aims for 4 programs per SM so that a single image
-# fills the GPU.
-GPU_CONFIG = LaunchConfig(8, 128, 4, 8, 128, 4, 4)
+# Measured best on the H200 (bench/sweep_configs.py --diffusers, config f): the growth pass on tiles one warp
+# wide (its running count scans inside a warp), the image pass one row of 512 per tile, 32 programs per SM.
+GPU_CONFIG = LaunchConfig(16, 32, 2, 1, 512, 4, 32)
 # The interpreter runs programs one by one in numpy: fewer, larger tiles are faster there. It still splits
 # each image into a few runs of rows, so that CI exercises the seams between programs and the block counts.
 INTERPRETER_CONFIG = LaunchConfig(16, 64, 1, 16, 64, 1, 3)

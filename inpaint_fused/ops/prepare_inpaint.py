@@ -30,8 +30,10 @@ from .launch import (
     was_morphology,
 )
 
-# Measured best on the H100 (bench/sweep_configs.py): one row per fill tile keeps registers at 48, no spills.
-GPU_CONFIG = LaunchConfig(8, 128, 4, 1, 512, 4, 16)
+# Measured best on the H200 (bench/sweep_configs.py, config L): pass A tiles one warp wide, so that its
+# running count scans inside a warp (a 128-wide tile scanned across warps through shared memory and
+# barriers, which made pass A L1-bound at 13 % of DRAM); one row per fill tile keeps registers at 48.
+GPU_CONFIG = LaunchConfig(16, 32, 4, 1, 512, 4, 16)
 # The interpreter runs programs one by one in numpy: fewer, larger tiles are faster there. It still
 # splits each image into a few runs, so that CI exercises the seams between programs.
 INTERPRETER_CONFIG = LaunchConfig(16, 64, 1, 16, 64, 1, 3)

@@ -14,6 +14,8 @@ float32 otherwise (float16/bfloat16 convert both ways exactly); buffers keep the
 import triton
 import triton.language as tl
 
+from .common import _INTERPRETED
+
 
 @triton.jit
 def _line_source(src_ptr, stride_sl, stride_sp, line, lines_ok, j, n, parity, img_h, img_w, ROTATED: tl.constexpr):
@@ -37,24 +39,39 @@ def _line_source(src_ptr, stride_sl, stride_sp, line, lines_ok, j, n, parity, im
 
 
 @triton.jit
+def _segmented_max(value_a, start_a, value_b, start_b):
+    """Combine of a segmented running maximum: ``b`` follows ``a``; a segment start in ``b`` cuts ``a`` off."""
+    return tl.where(
+        start_b != 0, value_b, tl.maximum(value_a, value_b, propagate_nan=tl.PropagateNan.ALL)
+    ), start_a | start_b
+
+
+@triton.jit
 def _scan_tile(ptrs, ok, q, dist, carry, NEGATE: tl.constexpr, COMPUTE: tl.constexpr, LOG_T: tl.constexpr):
     """Running maximum over the ``[BLOCK_T, BLOCK_L]`` tile of padded positions ``q`` in scan order.
 
     Loads ``ptrs`` where ``ok``, ``-inf`` elsewhere (the padding of the lines). ``dist`` is how many
     positions of its block precede ``q`` in scan order; ``carry`` (per line) the running maximum
-    the previous tile left. Inside the tile, a segmented Hillis-Steele scan: ``LOG_T`` steps of
-    ``max`` with the element ``2**k`` back (``tl.gather`` along the scan axis) while it is in the
-    same block. Returns the tile and the new carry.
+    the previous tile left. Inside the tile, one segmented scan (``tl.associative_scan``, segments
+    starting where ``dist == 0``), so each position holds the maximum from its block's start, or
+    from the tile's start where the block began in an earlier tile, which then takes the carry.
+    Returns the tile and the new carry.
     """
     v = tl.load(ptrs, mask=ok, other=0.0).to(COMPUTE)
     if NEGATE:
         v = -v
     run = tl.where(ok, v, float("-inf"))
     t = tl.arange(0, q.shape[0])[:, None]
-    depth = tl.minimum(dist, t)
-    for k in tl.static_range(LOG_T):
-        back = tl.gather(run, tl.broadcast_to(tl.maximum(t - (1 << k), 0), run.shape), 0)
-        run = tl.where(depth >= (1 << k), tl.maximum(run, back, propagate_nan=tl.PropagateNan.ALL), run)
+    if _INTERPRETED:
+        # The same scan as LOG_T Hillis-Steele steps (the interpreter runs associative_scan element by
+        # element, ten times slower): max with the element 2**k back while it is in the same block.
+        depth = tl.minimum(dist, t)
+        for k in tl.static_range(LOG_T):
+            back = tl.gather(run, tl.broadcast_to(tl.maximum(t - (1 << k), 0), run.shape), 0)
+            run = tl.where(depth >= (1 << k), tl.maximum(run, back, propagate_nan=tl.PropagateNan.ALL), run)
+    else:
+        starts = tl.broadcast_to((dist == 0).to(tl.int32), run.shape)
+        run, _ = tl.associative_scan((run, starts), 0, _segmented_max)
     run = tl.where(dist > t, tl.maximum(carry[None, :], run, propagate_nan=tl.PropagateNan.ALL), run)
     last = t == q.shape[0] - 1
     return run, tl.sum(tl.where(last, run, 0.0), axis=0)

@@ -256,3 +256,24 @@ def test_gpu_node_and_kernels_on_larger_masks(expand, tapered):
     assert torch.equal(ifd.expand_mask(on_gpu, expand, tapered), expand_mask_torch(on_gpu, expand, tapered))
     half = on_gpu.half()[:, ::3, 1::2]
     assert torch.equal(ifd.expand_mask(half, expand, tapered), expand_mask_torch(half, expand, tapered))
+
+
+@pytest.mark.gpu
+def test_gpu_kernels_equal_the_torch_path_over_random_shapes_dtypes_nan_and_radii():
+    """The GPU scan (``tl.associative_scan``; the interpreter runs Hillis-Steele steps instead) against the
+    pure-torch path: odd shapes across tile seams, every float dtype, NaN, radii from 1 to past the image."""
+    generator = torch.Generator().manual_seed(5)
+    for trial in range(40):
+        batch = int(torch.randint(1, 4, (1,), generator=generator))
+        h, w = (int(v) for v in torch.randint(1, 300, (2,), generator=generator))
+        dtype = (torch.float32, torch.float16, torch.bfloat16, torch.float64)[trial % 4]
+        mask = torch.rand((batch, h, w), generator=generator).to(dtype)
+        if trial % 5 == 0:
+            mask.view(-1)[int(torch.randint(0, mask.numel(), (1,), generator=generator))] = float("nan")
+        expand = int(torch.randint(-(h + w), h + w + 1, (1,), generator=generator))
+        for tapered in (True, False):
+            on_gpu = mask.cuda()
+            got = ifd.expand_mask(on_gpu, expand, tapered)
+            want = expand_mask_torch(on_gpu, expand, tapered)
+            assert torch.equal(got.isnan(), want.isnan()), (trial, batch, h, w, dtype, expand, tapered)
+            assert torch.equal(got.nan_to_num(), want.nan_to_num()), (trial, batch, h, w, dtype, expand, tapered)

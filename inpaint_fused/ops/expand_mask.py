@@ -85,7 +85,6 @@ def _running_max(
     """
     import triton.language as tl
 
-    _kernels = _backend.load_kernels()
     batch, h, w = dst.shape
     s_b, s_h, s_w = src.stride()
     d_b, d_h, d_w = dst.stride()
@@ -106,7 +105,8 @@ def _running_max(
     # at least 4 radii and 4 tiles long, so that the extra reads stay a fraction whatever the radius.
     seg_len = max(run_length(n, scan.block_t, runs, 8 * radius), min(4 * scan.block_t, round_up(n, scan.block_t)))
     compute = tl.float64 if src.dtype == torch.float64 else tl.float32
-    _kernels._running_max_kernel[(batch, line_blocks, cdiv(n, seg_len))](
+    _backend.launcher("_running_max_kernel")(
+        (batch, line_blocks, cdiv(n, seg_len)),
         src,
         dst,
         *strides,
@@ -122,7 +122,7 @@ def _running_max(
         BLOCK_T=scan.block_t,
         BLOCK_L=scan.block_l,
         LOG_T=scan.block_t.bit_length() - 1,
-        **_triton_meta(src.device, scan),
+        options=_triton_meta(src.device, scan),
     )
 
 
@@ -139,7 +139,6 @@ def _diamond(mask: torch.Tensor, radius: int, negate: bool, config: ExpandConfig
     """Maximum (``negate``: minimum) over ``|di| + |dj| <= radius`` clipped to each image; ``radius >= 1``."""
     import triton.language as tl
 
-    _kernels = _backend.load_kernels()
     batch, h, w = mask.shape
     half = cdiv(h + w + 3, 2)
     m = (radius - 1) // 2
@@ -151,7 +150,8 @@ def _diamond(mask: torch.Tensor, radius: int, negate: bool, config: ExpandConfig
         _running_max(rows, grid, m, False, negate, config)
     out = torch.empty(mask.shape, dtype=mask.dtype, device=mask.device)
     compute = tl.float64 if mask.dtype == torch.float64 else tl.float32
-    _kernels._diamond_taps_kernel[(batch, cdiv(h, config.tile_h), cdiv(w, config.tile_w))](
+    _backend.launcher("_diamond_taps_kernel")(
+        (batch, cdiv(h, config.tile_h), cdiv(w, config.tile_w)),
         grid,
         out,
         *out.stride(),
@@ -163,7 +163,7 @@ def _diamond(mask: torch.Tensor, radius: int, negate: bool, config: ExpandConfig
         COMPUTE=compute,
         BLOCK_H=config.tile_h,
         BLOCK_W=config.tile_w,
-        **_triton_meta(mask.device, config.tile_warps),
+        options=_triton_meta(mask.device, config.tile_warps),
     )
     return out
 

@@ -251,7 +251,7 @@ def print_masks(m: dict) -> None:
 def torchrun_check(work: Path, nproc: int, config: dict) -> dict:
     """The same run under ``torchrun --nproc-per-node nproc`` (a fresh DIR): equal shards? how long?
 
-    Its time includes process start-up and each rank's compile of the rasterizer (from Inductor's
+    Its time includes process start-up and each rank's load of the Triton kernels (from Triton's
     cache after the first run), so on a short run it says little about scaling; equality is the point.
     """
     out = work / f"out-torchrun{nproc}"
@@ -303,7 +303,7 @@ def measure(
             vae=work / "vae", size=size, batch_size=batch_size, shard_size=8 * batch_size, workers=workers,
             keep_original=keep_original, grow=grow, progress=False,
         )  # fmt: skip
-        # Warm-up run (torch.compile of the rasterizer, cuDNN plans, worker start-up paths), then the timed run.
+        # Warm-up run (Triton kernel builds, cuDNN plans, worker start-up paths), then the timed run.
         run(PrecomputeConfig(source=work / "src", out=work / "warm", max_shards=1, **config))
         summary = run(PrecomputeConfig(source=work / "src", out=work / "out", **config))
         pipeline = summary.images_per_s

@@ -503,7 +503,7 @@ def test_torchrun_two_processes_equal_one(dataset, vae_files, tmp_path):
 
 @pytest.mark.gpu
 def test_cuda_run_equals_direct_encode_and_compiled_masks_equal_cpu(dataset, vae_files, tmp_path):
-    """On the GPU: bf16 VAE, Triton preparation, compiled rasterizer; masks bit-equal to the CPU's."""
+    """On the GPU: bf16 VAE, Triton preparation, Triton rasterizer; masks bit-equal to the CPU's."""
     folder = vae_files[0]
     cuda = torch.device("cuda")
     out = tmp_path / "gpu"
@@ -520,6 +520,7 @@ def test_cuda_run_equals_direct_encode_and_compiled_masks_equal_cpu(dataset, vae
                 masks_module.MaskParams(*(t.to(cuda) for t in batch_params(group, MaskFamily(), SIZE, 4))), SIZE
             )
             assert torch.equal(compiled[: len(group)].cpu(), _random_masks(group))
+            assert torch.equal(masks_for(group, MaskFamily(), SIZE, cuda).cpu(), _random_masks(group))
         load = lambda i: _decode(dataset / i)  # noqa: E731
         masked, original, latent_mask = _expected(
             vae.vae, groups, load, _random_masks, 6, keep_original=True, device=cuda, dtype=torch.bfloat16

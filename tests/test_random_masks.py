@@ -164,6 +164,19 @@ def test_fuzz_family_kernels_equal_torch_path(weights, count, vertices, length, 
     assert torch.equal(got, random_masks_op.rasterize_torch(*want[:3], size).float())
 
 
+@pytest.mark.gpu
+def test_gpu_masks_at_512_equal_the_cpu_torch_path():
+    """Compiled kernels, 16 x 16 tiles per mask: the draw and the masks equal the CPU's int64 torch path."""
+    family, size = MaskFamily(), 512
+    ids = [f"gpu/{i:03d}.jpg" for i in range(12)]
+    keys = sample_keys(ids, family.seed)
+    cpu = masks_module.draw_params_torch(keys, masks_module.draw_spec(family, size))
+    gpu = draw_params(keys.cuda(), family, size)
+    assert all(torch.equal(a.cpu(), b) for a, b in zip(gpu, cpu, strict=True))
+    want = random_masks_op.rasterize(*cpu[:3], size, rows_per_chunk=1)  # CPU tensors: the torch path
+    assert torch.equal(masks_for(ids, family, size, torch.device("cuda")).cpu(), want)
+
+
 def test_masks_are_the_same_on_any_path_in_any_batch(monkeypatch):
     """Kernels (interpreted or compiled) and the CPU torch path; whole batch, reversed, split, padded."""
     family = MaskFamily(stroke_count=(1, 2), stroke_vertices=(2, 3), box_count=(1, 2))

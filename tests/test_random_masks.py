@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import OPCHECK, poisoned_allocations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -103,7 +104,8 @@ def test_draw_follows_the_documented_arithmetic(family, size, monkeypatch):
 def test_draw_kernel_equals_torch_draw(family, size):
     """70 samples: two programs of 64, the second mostly masked off."""
     keys = sample_keys([f"k/{i}" for i in range(70)], family.seed).to(_device())
-    got = draw_params(keys, family, size)
+    with poisoned_allocations():
+        got = draw_params(keys, family, size)
     want = masks_module.draw_params_torch(keys, masks_module.draw_spec(family, size))
     for name, a, b in zip(masks_module.MaskParams._fields, got, want, strict=True):
         assert a.dtype == torch.int64 and torch.equal(a, b), name
@@ -131,11 +133,19 @@ def _hand_shapes(size):
 def test_raster_kernel_equals_torch_path_on_edge_shapes(size):
     device = _device()
     segments, boxes, keep = (t.to(device) for t in _hand_shapes(size))
-    got = random_masks_op.rasterize(segments, boxes, keep, size)
+    with poisoned_allocations():
+        got = random_masks_op.rasterize(segments, boxes, keep, size)
     want = random_masks_op.rasterize_torch(segments, boxes, keep, size).float()
     assert got.dtype == torch.float32 and torch.equal(got, want)
     assert want[0].any() and want[1].sum() >= want[0].sum() and want[3].all()
     assert size == 1 or not want[2].all()
+
+
+@INTERPRETED_OR_GPU
+def test_opcheck():
+    params = batch_params(["op/a", "op/b"], MaskFamily(weights=(1, 1, 1)), 8, rows=3)
+    args = (*(t.to(_device()) for t in params[:3]), 8)
+    torch.library.opcheck(torch.ops.inpaint_fused.random_masks, args, test_utils=OPCHECK)
 
 
 @INTERPRETED_OR_GPU

@@ -203,12 +203,20 @@ def mask_speed(ids: list[str], family: MaskFamily, size: int, batch_size: int, d
     CPU tensors + Pillow ImageDraw of exactly those shapes, one core). Also each GPU part alone."""
     batches = [ids[s : s + batch_size] for s in range(0, len(ids), batch_size)]
     images = sum(len(b) for b in batches)
-    masks_for(batches[0], family, size, device)  # compiles both kernels
-    gpu_us = min(_sync_time(lambda: [masks_for(b, family, size, device) for b in batches], device) for _ in range(3))
     keys = [masks_module.sample_keys(b, family.seed).to(device) for b in batches]
-    draw_us = min(_sync_time(lambda: [draw_params(k, family, size) for k in keys], device) for _ in range(3))
-    params = [draw_params(k, family, size) for k in keys]
-    raster_us = min(_sync_time(lambda: [rasterize(p, size) for p in params], device) for _ in range(3))
+    params = [draw_params(k, family, size) for k in keys]  # also builds both kernels
+
+    def each(fn, items):
+        def run_all():
+            for item in items:
+                fn(item)  # each result dropped at once: the allocator reuses its memory
+
+        return run_all
+
+    gpu_all = each(lambda b: masks_for(b, family, size, device), batches)
+    gpu_us = min(_sync_time(gpu_all, device) for _ in range(3))
+    draw_us = min(_sync_time(each(lambda k: draw_params(k, family, size), keys), device) for _ in range(3))
+    raster_us = min(_sync_time(each(lambda p: rasterize(p, size), params), device) for _ in range(3))
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # one CPU core, as Pillow
     try:

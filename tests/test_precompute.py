@@ -572,6 +572,22 @@ def test_readme_block_renderer(tmp_path):
     assert readme.read_text() == f"intro\n{block}\nrest\n"
 
 
+def test_readme_block_renders_the_mask_generator_line():
+    """Results since issue #14: ids -> masks on the GPU vs the same draw on the CPU + Pillow."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import precompute_table
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    masks = {
+        "batch_size": 64, "gpu_us_per_image": 4.25, "gpu_draw_us_per_image": 0.5, "gpu_raster_us_per_image": 1.5,
+        "cpu_us_per_image": 280.0, "cpu_params_us_per_image": 25.0, "pil_us_per_image": 255.0, "speedup": 65.9,
+    }  # fmt: skip
+    line = precompute_table._mask_line(masks, 512)
+    assert "batches of 64" in line and "4.2 µs per mask" in line and "(parameter draw 0.5, rasterizer 1.5)" in line
+    assert "280 µs" in line and "CPU tensors 25, Pillow ImageDraw 255" in line and "**66x**" in line
+
+
 def _write_json(folder: Path, data: dict) -> Path:
     path = folder / "result.json"
     path.write_text(json.dumps(data))

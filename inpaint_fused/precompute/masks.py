@@ -1,4 +1,4 @@
-"""Random inpainting masks: parameters drawn for a whole batch at once, then rasterized, both on the device.
+"""Random inpainting masks: the shapes of a whole batch drawn at once, then rasterized on the device.
 
 The family (documented in ``docs/precompute.md``): each sample draws one kind, by weight, then
 its shapes, all in pixels of the ``size x size`` crop:
@@ -12,7 +12,8 @@ its shapes, all in pixels of the ``size x size`` crop:
 
 Determinism. A sample's key is ``blake2b(f"{seed}\\0{id}")`` (64 bits, on the host). Draw ``j`` of
 a sample is a counter-based hash of (key, j): no state, so a whole batch draws every parameter
-at once with a few int64 tensor ops, on any device. Everything after the hash is integer
+at once: one Triton kernel on CUDA, int64 torch ops elsewhere (a precompute run draws in its
+decoding workers, on CPU tensors). Everything after the hash is integer
 arithmetic (uniform integers by multiply-shift, directions from a fixed-point cosine table built
 once on the host), and rasterization is exact integer geometry: a sample's mask depends on its id,
 the seed, the size and the family only, never on the batch, the rank or the device.

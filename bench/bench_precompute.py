@@ -11,8 +11,9 @@ latent channels) in bf16:
     shards written); target >= 90 % of (a);
 (c) "the standard way": Pillow decode, a CPU mask of the same family (Pillow ImageDraw), the seed
     node's masking on the CPU, all in DataLoader workers, then ``vae.encode`` on the GPU;
-(d) the mask generator: the GPU rasterizer vs a Pillow ImageDraw rasterizer of the same shapes on
-    one CPU core (target >= 10x), per image.
+(d) the mask generator, per image at batch 64: ids -> masks on the GPU (draw + rasterizer kernels)
+    vs the CPU generator of the same family (the same draw on CPU tensors + Pillow ImageDraw of the
+    same shapes, one core); target >= 10x. ``python bench/bench_masks.py`` measures (d) alone.
 
     python bench/bench_precompute.py --json bench/results/precompute-h200.json   # ~3-4 min on an H200
     python bench/bench_precompute.py --torchrun 2 --json ...   # also: torchrun on 2 GPUs, shards equal to (b)'s?
@@ -47,7 +48,16 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from inpaint_fused import benchmarking, reference  # noqa: E402
-from inpaint_fused.precompute import MaskFamily, PrecomputeConfig, batch_params, load_vae, rasterize, run  # noqa: E402
+from inpaint_fused.precompute import (  # noqa: E402
+    MaskFamily,
+    PrecomputeConfig,
+    batch_params,
+    draw_params,
+    load_vae,
+    masks_for,
+    rasterize,
+    run,
+)
 from inpaint_fused.precompute import masks as masks_module  # noqa: E402
 from inpaint_fused.precompute.sources import decode_image, list_sources  # noqa: E402
 
@@ -112,18 +122,23 @@ def ceiling(vae, images: int, batch_size: int, size: int, encodes: int, autotune
 
 
 class _StandardDataset(torch.utils.data.Dataset):
-    """(c) per sample on the CPU: Pillow decode, a Pillow ImageDraw mask, the seed node's masking, ``2p - 1``."""
+    """(c) per sample on the CPU: Pillow decode, a Pillow ImageDraw mask, the seed node's masking, ``2p - 1``.
+
+    The mask shapes of every sample are drawn once, up front (vectorized on the CPU); the workers draw
+    each sample's mask with Pillow."""
 
     def __init__(self, paths, ids, family, size, grow, keep_original):
         self.paths, self.ids, self.family, self.size = paths, ids, family, size
         self.grow, self.keep_original = grow, keep_original
+        self.params = batch_params(ids, family, size, len(ids))  # the whole list's draw at once: ~20 us per id
 
     def __len__(self):
         return len(self.paths)
 
     def __getitem__(self, index):
         pixels = torch.from_numpy(np.array(decode_image(self.paths[index], self.size))).float().div_(255.0)[None]
-        mask = torch.from_numpy(np.array(pil_mask(self.ids[index], self.family, self.size))).float().div_(255.0)[None]
+        mask = pil_mask(*masks_module.shapes(self.params, index)[1:], self.size)
+        mask = torch.from_numpy(np.array(mask)).float().div_(255.0)[None]
         filled, noise_mask = reference.vae_encode_for_inpaint(pixels, mask, self.grow)
         out = {"masked": reference.vae_input(filled)[0].contiguous(), "noise_mask": noise_mask[0]}
         if self.keep_original:
@@ -151,11 +166,14 @@ def standard_way(vae, sources, family, size, batch_size, workers, grow, keep_ori
     return count / (time.perf_counter() - start)
 
 
-def pil_mask(sample_id: str, family: MaskFamily, size: int) -> np.ndarray:
-    """The same shapes as the GPU rasterizer, drawn with Pillow ImageDraw (the usual CPU way: cv2/PIL lines)."""
+def pil_mask(segments: list, boxes: list, keep: tuple, size: int) -> np.ndarray:
+    """Shapes of :class:`MaskParams` units drawn with Pillow ImageDraw (the usual CPU way: cv2/PIL lines).
+
+    Round caps and joints are ellipses at the vertices; Pillow decides boundary pixels its own way,
+    so a few boundary pixels of a stroke differ from the exact capsules (bounded in tests).
+    """
     from PIL import Image, ImageDraw
 
-    _, segments, boxes, keep = masks_module.draw(sample_id, family, size)
     image = Image.new("L", (size, size), 0)
     draw = ImageDraw.Draw(image)
     for ax, ay, bx, by, width in segments:  # half-pixel units: pixel i at 2i + 1, radius ``width`` = width/2 px
@@ -173,40 +191,75 @@ def pil_mask(sample_id: str, family: MaskFamily, size: int) -> np.ndarray:
     return np.asarray(image)
 
 
+def cpu_masks(sample_ids: list[str], family: MaskFamily, size: int) -> list[np.ndarray]:
+    """The CPU generator of the same family: the batch's vectorized draw on CPU tensors, then Pillow per mask."""
+    params = batch_params(sample_ids, family, size, len(sample_ids))
+    return [pil_mask(*masks_module.shapes(params, row)[1:], size) for row in range(len(sample_ids))]
+
+
 def mask_speed(ids: list[str], family: MaskFamily, size: int, batch_size: int, device) -> dict:
-    """(d) microseconds per image: GPU rasterizer (params already on the GPU), host parameter draw, Pillow."""
+    """(d) microseconds per image, batches of ``batch_size``: the GPU generator (ids -> masks on the GPU:
+    host keys, the draw kernel, the rasterizer kernel, synchronized) vs the CPU one (the same draw on
+    CPU tensors + Pillow ImageDraw of exactly those shapes, one core). Also each GPU part alone."""
     batches = [ids[s : s + batch_size] for s in range(0, len(ids), batch_size)]
-    start = time.perf_counter()
-    params = [batch_params(b, family, size, batch_size) for b in batches]
-    draw_us = (time.perf_counter() - start) / len(ids) * 1e6
-    on_device = [masks_module.MaskParams(*(t.to(device) for t in p)) for p in params]
-    rasterize(on_device[0], size)  # compile
+    images = sum(len(b) for b in batches)
+    keys = [masks_module.sample_keys(b, family.seed).to(device) for b in batches]
+    params = [draw_params(k, family, size) for k in keys]  # also builds both kernels
 
-    def gpu_all():
-        for p in on_device:
-            rasterize(p, size)
+    def each(fn, items):
+        def run_all():
+            for item in items:
+                fn(item)  # each result dropped at once: the allocator reuses its memory
 
-    gpu_us = min(_sync_time(gpu_all, device) for _ in range(3)) / (len(batches) * batch_size) * 1e6
-    sample = ids[: min(len(ids), 256)]
-    start = time.perf_counter()
-    for sample_id in sample:
-        pil_mask(sample_id, family, size)
-    pil_us = (time.perf_counter() - start) / len(sample) * 1e6
-    coverage = statistics.fmean(float(rasterize(p, size).mean()) for p in on_device[:4])
+        return run_all
+
+    gpu_all = each(lambda b: masks_for(b, family, size, device), batches)
+    gpu_us = min(_sync_time(gpu_all, device) for _ in range(3))
+    draw_us = min(_sync_time(each(lambda k: draw_params(k, family, size), keys), device) for _ in range(3))
+    raster_us = min(_sync_time(each(lambda p: rasterize(p, size), params), device) for _ in range(3))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one CPU core, as Pillow
+    try:
+        sample = batches[: max(1, 256 // batch_size)]
+        count = sum(len(b) for b in sample)
+        start = time.perf_counter()
+        drawn = [batch_params(b, family, size, len(b)) for b in sample]
+        cpu_draw_us = (time.perf_counter() - start) / count * 1e6
+        start = time.perf_counter()
+        for p in drawn:
+            for row in range(p.kinds.shape[0]):
+                pil_mask(*masks_module.shapes(p, row)[1:], size)
+        pil_us = (time.perf_counter() - start) / count * 1e6
+    finally:
+        torch.set_num_threads(threads)
+    coverage = statistics.fmean(float(rasterize(p, size).mean()) for p in params[:4])
+    cpu_us = cpu_draw_us + pil_us
+    per_image = 1e6 / images
     return {
-        "gpu_us_per_image": gpu_us,
-        "params_us_per_image": draw_us,
+        "batch_size": batch_size,
+        "gpu_us_per_image": gpu_us * per_image,
+        "gpu_draw_us_per_image": draw_us * per_image,
+        "gpu_raster_us_per_image": raster_us * per_image,
+        "cpu_us_per_image": cpu_us,
+        "cpu_params_us_per_image": cpu_draw_us,
         "pil_us_per_image": pil_us,
-        "speedup": pil_us / gpu_us,
+        "speedup": cpu_us / (gpu_us * per_image),
         "mean_coverage": coverage,
-        "compiled": masks_module._COMPILED.get("cuda") is not None,
     }
+
+
+def print_masks(m: dict) -> None:
+    print(
+        f"(d) masks: GPU {m['gpu_us_per_image']:.1f} us/img (draw {m['gpu_draw_us_per_image']:.1f},"
+        f" raster {m['gpu_raster_us_per_image']:.1f}), CPU {m['cpu_us_per_image']:.1f} us/img"
+        f" (draw {m['cpu_params_us_per_image']:.1f} + Pillow {m['pil_us_per_image']:.1f}) -> {m['speedup']:.1f}x"
+    )
 
 
 def torchrun_check(work: Path, nproc: int, config: dict) -> dict:
     """The same run under ``torchrun --nproc-per-node nproc`` (a fresh DIR): equal shards? how long?
 
-    Its time includes process start-up and each rank's compile of the rasterizer (from Inductor's
+    Its time includes process start-up and each rank's load of the Triton kernels (from Triton's
     cache after the first run), so on a short run it says little about scaling; equality is the point.
     """
     out = work / f"out-torchrun{nproc}"
@@ -258,7 +311,7 @@ def measure(
             vae=work / "vae", size=size, batch_size=batch_size, shard_size=8 * batch_size, workers=workers,
             keep_original=keep_original, grow=grow, progress=False,
         )  # fmt: skip
-        # Warm-up run (torch.compile of the rasterizer, cuDNN plans, worker start-up paths), then the timed run.
+        # Warm-up run (Triton kernel builds, cuDNN plans, worker start-up paths), then the timed run.
         run(PrecomputeConfig(source=work / "src", out=work / "warm", max_shards=1, **config))
         summary = run(PrecomputeConfig(source=work / "src", out=work / "out", **config))
         pipeline = summary.images_per_s
@@ -266,7 +319,7 @@ def measure(
         a_tuned = ceiling(vae.vae, images, batch_size, size, encodes, autotune=True)
         sources = list_sources(work / "src")
         standard = standard_way(vae.vae, sources, family, size, batch_size, workers, grow, keep_original)
-        masks = mask_speed(sources.ids, family, size, batch_size, device)
+        masks = mask_speed(sources.ids, family, size, 64, device)
         shard_bytes = sum(p.stat().st_size for p in (work / "out").glob("shard-*.safetensors"))
         multi = torchrun_check(work, nproc, config) if nproc > 1 else None
     finally:
@@ -316,11 +369,7 @@ def _print(result: dict) -> None:
         f"  = {100 * r['pipeline_fraction_of_ceiling']:.1f} % of (a)"
     )
     print(f"(c) standard way       {r['standard_img_s']:8.1f} img/s  -> precompute is {r['pipeline_vs_standard']:.2f}x")
-    m = r["masks"]
-    print(
-        f"(d) masks: GPU {m['gpu_us_per_image']:.1f} us/img, Pillow {m['pil_us_per_image']:.1f} us/img"
-        f" -> {m['speedup']:.0f}x (host parameter draw {m['params_us_per_image']:.1f} us/img, in workers)"
-    )
+    print_masks(r["masks"])
     if r.get("torchrun"):
         print(f"torchrun {json.dumps(r['torchrun'])}")
 

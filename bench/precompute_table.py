@@ -43,14 +43,30 @@ def render(result: dict) -> str:
         "|---|---:|---|",
         *(f"| {name} | {value} | {note} |" for name, value, note in rows),
         "",
-        f"Masks (d): {masks['gpu_us_per_image']:.1f} µs per {config['size']}² mask on the GPU vs"
-        f" {masks['pil_us_per_image']:.0f} µs with Pillow ImageDraw on one CPU core: **{masks['speedup']:.0f}x**"
-        f" (drawing the parameters on the host: {masks['params_us_per_image']:.0f} µs, in the decoding workers)."
-        f" cuDNN autotuning would lift (a) to {r['vae_ceiling_autotuned_img_s']:.0f} images/s at the price of"
+        _mask_line(masks, config["size"])
+        + f" cuDNN autotuning would lift (a) to {r['vae_ceiling_autotuned_img_s']:.0f} images/s at the price of"
         " run-to-run bit reproducibility.",
         END,
     ]
     return "\n".join(lines)
+
+
+def _mask_line(masks: dict, size: int) -> str:
+    """Part (d): ids -> masks on the GPU vs the CPU generator of the same family (files before issue #14:
+    the GPU rasterizer alone vs Pillow alone, the parameters drawn on the host)."""
+    if "cpu_us_per_image" not in masks:
+        return (
+            f"Masks (d): {masks['gpu_us_per_image']:.1f} µs per {size}² mask on the GPU vs"
+            f" {masks['pil_us_per_image']:.0f} µs with Pillow ImageDraw on one CPU core: **{masks['speedup']:.0f}x**"
+            f" (drawing the parameters on the host: {masks['params_us_per_image']:.0f} µs, in the decoding workers)."
+        )
+    return (
+        f"Masks (d), batches of {masks['batch_size']}: sample ids to {size}² masks on the GPU in"
+        f" {masks['gpu_us_per_image']:.1f} µs per mask (parameter draw {masks['gpu_draw_us_per_image']:.1f},"
+        f" rasterizer {masks['gpu_raster_us_per_image']:.1f}) vs {masks['cpu_us_per_image']:.0f} µs for the same"
+        f" family on one CPU core (the same draw on CPU tensors {masks['cpu_params_us_per_image']:.0f}, Pillow"
+        f" ImageDraw {masks['pil_us_per_image']:.0f}): **{masks['speedup']:.0f}x**."
+    )
 
 
 def replace_block(text: str, block: str) -> str:

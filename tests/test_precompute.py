@@ -503,7 +503,7 @@ def test_torchrun_two_processes_equal_one(dataset, vae_files, tmp_path):
 
 @pytest.mark.gpu
 def test_cuda_run_equals_direct_encode_and_compiled_masks_equal_cpu(dataset, vae_files, tmp_path):
-    """On the GPU: bf16 VAE, Triton preparation, compiled rasterizer; masks bit-equal to the CPU's."""
+    """On the GPU: bf16 VAE, Triton preparation, Triton rasterizer; masks bit-equal to the CPU's."""
     folder = vae_files[0]
     cuda = torch.device("cuda")
     out = tmp_path / "gpu"
@@ -520,6 +520,7 @@ def test_cuda_run_equals_direct_encode_and_compiled_masks_equal_cpu(dataset, vae
                 masks_module.MaskParams(*(t.to(cuda) for t in batch_params(group, MaskFamily(), SIZE, 4))), SIZE
             )
             assert torch.equal(compiled[: len(group)].cpu(), _random_masks(group))
+            assert torch.equal(masks_for(group, MaskFamily(), SIZE, cuda).cpu(), _random_masks(group))
         load = lambda i: _decode(dataset / i)  # noqa: E731
         masked, original, latent_mask = _expected(
             vae.vae, groups, load, _random_masks, 6, keep_original=True, device=cuda, dtype=torch.bfloat16
@@ -569,6 +570,22 @@ def test_readme_block_renderer(tmp_path):
     readme.write_text(f"intro\n{precompute_table.START}\nold\n{precompute_table.END}\nrest\n")
     assert precompute_table.main([str(_write_json(tmp_path, result)), "--readme", str(readme)]) == 0
     assert readme.read_text() == f"intro\n{block}\nrest\n"
+
+
+def test_readme_block_renders_the_mask_generator_line():
+    """Results since issue #14: ids -> masks on the GPU vs the same draw on the CPU + Pillow."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import precompute_table
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    masks = {
+        "batch_size": 64, "gpu_us_per_image": 4.25, "gpu_draw_us_per_image": 0.5, "gpu_raster_us_per_image": 1.5,
+        "cpu_us_per_image": 280.0, "cpu_params_us_per_image": 25.0, "pil_us_per_image": 255.0, "speedup": 65.9,
+    }  # fmt: skip
+    line = precompute_table._mask_line(masks, 512)
+    assert "batches of 64" in line and "4.2 µs per mask" in line and "(parameter draw 0.5, rasterizer 1.5)" in line
+    assert "280 µs" in line and "CPU tensors 25, Pillow ImageDraw 255" in line and "**66x**" in line
 
 
 def _write_json(folder: Path, data: dict) -> Path:

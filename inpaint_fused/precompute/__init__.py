@@ -7,7 +7,7 @@ device), :mod:`.vae_loading` (offline VAE loading), :mod:`.shards` (resumable ou
 """
 
 from .errors import PrecomputeError
-from .masks import MaskFamily, MaskParams, batch_params, masks_for, rasterize
+from .masks import MaskFamily, MaskParams, batch_params, draw_params, masks_for, rasterize, sample_keys
 from .runner import PrecomputeConfig, Summary, run
 from .shards import OutputDir, Shard, plan_shards
 from .sources import Sources, decode_image, list_sources, match_masks
@@ -25,6 +25,7 @@ __all__ = [
     "Summary",
     "batch_params",
     "decode_image",
+    "draw_params",
     "list_sources",
     "load_vae",
     "masks_for",
@@ -33,4 +34,5 @@ __all__ = [
     "plan_shards",
     "rasterize",
     "run",
+    "sample_keys",
 ]

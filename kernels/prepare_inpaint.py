@@ -227,6 +227,8 @@ def _inpaint_fill_kernel(
     SAME_SIZE: tl.constexpr,
     ROWS_BLOCK: tl.constexpr,
     BLOCK_COUNTS: tl.constexpr,
+    STAGES: tl.constexpr,
+    EVICT: tl.constexpr,
     BLOCK_H: tl.constexpr,
     BLOCK_W: tl.constexpr,
 ):
@@ -272,7 +274,7 @@ def _inpaint_fill_kernel(
     if GROW:
         z += _window_count(scratch_ptr, r_start - before, win, cols, x, y, BLOCK_H, BLOCK_W, ROWS_BLOCK, BLOCK_COUNTS)
 
-    for r0 in range(r_start, r_end, BLOCK_H):
+    for r0 in tl.range(r_start, r_end, BLOCK_H, num_stages=STAGES):
         rows = r0 + t
         ok = (rows < r_end) & col_ok
         if GROW:
@@ -306,7 +308,7 @@ def _inpaint_fill_kernel(
             )
             fill = grown
         noise_ok = (rows < noise_end) & col_ok
-        tl.store(noise_ptr + rows * y + cols, grown.to(tl.float32), mask=noise_ok)
+        tl.store(noise_ptr + rows * y + cols, grown.to(tl.float32), mask=noise_ok, eviction_policy=EVICT)
 
         if HAS_PIXELS:
             pix = pix_ptr + (rows + off_h) * stride_ph + (cols + off_w) * stride_pw
@@ -315,13 +317,13 @@ def _inpaint_fill_kernel(
             compute_dtype: tl.constexpr = tl.float64 if pix_dtype == tl.float64 else tl.float32
             keep = (1 - fill).to(compute_dtype)
             for c in tl.static_range(3):
-                p = tl.load(pix + c * stride_pc, mask=ok, other=0.0).to(compute_dtype)
+                p = tl.load(pix + c * stride_pc, mask=ok, other=0.0, eviction_policy=EVICT).to(compute_dtype)
                 shifted = _round_to(p - 0.5, pix_dtype)
                 filled = _round_to(shifted * keep + 0.5, pix_dtype)
                 if VAE_OUT:
                     filled = _round_to(filled * 2.0 - 1.0, pix_dtype)
                     filled = _round_to(filled, out_ptr.dtype.element_ty)
-                tl.store(out + c * stride_oc, filled.to(out_ptr.dtype.element_ty), mask=ok)
+                tl.store(out + c * stride_oc, filled.to(out_ptr.dtype.element_ty), mask=ok, eviction_policy=EVICT)
             if not VAE_OUT:
                 for c in range(3, channels):
                     tl.store(out + c * stride_oc, tl.load(pix + c * stride_pc, mask=ok), mask=ok)

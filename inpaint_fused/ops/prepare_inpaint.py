@@ -26,6 +26,7 @@ from .launch import (
     clip_window,
     core_morphology,
     crop_geometry,
+    fill_width,
     run_length,
     was_morphology,
 )
@@ -73,7 +74,8 @@ def _launch(
         scratch = torch.empty((n_masks, out_h, out_w), dtype=torch.uint8, device=device)
         block_h, block_w = config.rows_block_h, config.rows_block_w
         row_blocks = cdiv(out_h, block_h)
-        cols_per_program = run_length(out_w, block_w, target // max(1, n_masks * row_blocks), win)
+        runs_wanted = target // max(1, n_masks * row_blocks)
+        cols_per_program = run_length(out_w, block_w, runs_wanted, win, config.warm_up_share)
         _backend.launcher("_box_rows_kernel")(
             (n_masks, row_blocks, cdiv(out_w, cols_per_program)),
             mask,
@@ -117,10 +119,10 @@ def _launch(
             s_b, s_c, s_h, s_w = out.stride()
             out_args = (out, s_b, s_h, s_w, s_c)
 
-    block_h, block_w = config.fill_block_h, config.fill_block_w
-    n_col = cdiv(out_w, block_w)
     warm_up = config.warm_up(win) if grows else 0
-    rows_per_program = run_length(out_h, block_h, target // max(1, n_out * n_col), warm_up)
+    block_h, block_w = config.fill_block_h, fill_width(config, n_out, out_h, out_w, warm_up, target)
+    n_col = cdiv(out_w, block_w)
+    rows_per_program = run_length(out_h, block_h, target // max(1, n_out * n_col), warm_up, config.warm_up_share)
     grid = (n_out, cdiv(out_h, rows_per_program), n_col)
     _backend.launcher("_inpaint_fill_kernel")(
         grid,
@@ -156,6 +158,8 @@ def _launch(
         SAME_SIZE=same_size,
         ROWS_BLOCK=config.rows_block_h,
         BLOCK_COUNTS=grows and config.block_counts(win),
+        STAGES=config.fill_stages,
+        EVICT="evict_first" if config.stream_hints else "",
         BLOCK_H=block_h,
         BLOCK_W=block_w,
         options=config.warps(device, config.fill_warps),

@@ -1,0 +1,71 @@
+"""GPU: where the host time of one eager call goes, in microseconds per call (back-to-back calls of a
+64x64 image, so the GPU never holds the host back and wall time per call is host time).
+
+    python3 bench/host_overhead.py
+
+Rows: the public call (validation included), the op without validation, each Triton launch through
+``_backend.Launcher`` and through Triton's own ``kernel[grid](...)``, and one ``torch.empty``.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+import inpaint_fused as ifd
+from inpaint_fused import _backend
+from inpaint_fused.ops import launch, prepare_inpaint
+
+
+def per_call(fn, calls: int = 3000) -> float:
+    for _ in range(50):
+        fn()
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    torch.cuda.synchronize()
+    return (time.perf_counter() - start) / calls * 1e6
+
+
+def main() -> None:
+    pixels = torch.rand(1, 64, 64, 3, device="cuda")
+    mask = (torch.rand(1, 64, 64, device="cuda") > 0.9).float()
+    rows = [
+        ("prepare_inpaint (public call)", lambda: ifd.prepare_inpaint(pixels, mask, 6, vae_dtype=torch.bfloat16)),
+        (
+            "op implementation (no validation)",
+            lambda: prepare_inpaint.prepare(pixels, mask, launch.core_morphology(6), 8, torch.bfloat16),
+        ),
+        ("torch.empty (1, 3, 64, 64) bf16", lambda: torch.empty((1, 3, 64, 64), dtype=torch.bfloat16, device="cuda")),
+    ]
+    recorded = {}
+    original = _backend.Launcher.__call__
+
+    def record(self, grid, *args, options=None, **constexprs):
+        recorded.setdefault(self.kernel.__name__, (self, grid, args, options or {}, constexprs))
+        return original(self, grid, *args, options=options, **constexprs)
+
+    _backend.Launcher.__call__ = record
+    ifd.prepare_inpaint(pixels, mask, 6, vae_dtype=torch.bfloat16)
+    _backend.Launcher.__call__ = original
+    for name, (launcher, grid, args, options, constexprs) in recorded.items():
+        rows.append(
+            (
+                f"{name}: Launcher",
+                lambda la=launcher, g=grid, a=args, o=options, c=constexprs: la(g, *a, options=o, **c),
+            )
+        )
+        rows.append(
+            (
+                f"{name}: kernel[grid](...)",
+                lambda la=launcher, g=grid, a=args, o=options, c=constexprs: la.kernel[g](*a, **c, **o),
+            )
+        )
+    for label, fn in rows:
+        print(f"{label:45s} {per_call(fn):7.1f} us", flush=True)
+
+
+if __name__ == "__main__":
+    main()

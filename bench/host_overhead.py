@@ -12,10 +12,24 @@ from __future__ import annotations
 import time
 
 import torch
+import triton
+import triton.language as tl
 
 import inpaint_fused as ifd
 from inpaint_fused import _backend
 from inpaint_fused.ops import launch, prepare_inpaint
+
+
+@triton.jit
+def _store_one(x_ptr):
+    tl.store(x_ptr, 1.0)
+
+
+@triton.jit
+def _store_one_many_args(
+    x_ptr, a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q, r, s, t, u, v, w, y, z, Z: tl.constexpr
+):
+    tl.store(x_ptr, 1.0)
 
 
 def per_call(fn, calls: int = 3000) -> float:
@@ -32,7 +46,13 @@ def per_call(fn, calls: int = 3000) -> float:
 def main() -> None:
     pixels = torch.rand(1, 64, 64, 3, device="cuda")
     mask = (torch.rand(1, 64, 64, device="cuda") > 0.9).float()
+    one = torch.zeros(1, device="cuda")
+    ints = list(range(3, 28))
     rows = [
+        ("torch: one.add_(1)", lambda: one.add_(1)),
+        ("triton: 1-argument kernel[grid](...)", lambda: _store_one[(1,)](one)),
+        ("triton: 26-argument kernel[grid](...)", lambda: _store_one_many_args[(1,)](one, *ints, Z=1)),
+        ("triton: 26-argument Launcher", lambda: many(one)),
         ("prepare_inpaint (public call)", lambda: ifd.prepare_inpaint(pixels, mask, 6, vae_dtype=torch.bfloat16)),
         (
             "op implementation (no validation)",
@@ -40,6 +60,11 @@ def main() -> None:
         ),
         ("torch.empty (1, 3, 64, 64) bf16", lambda: torch.empty((1, 3, 64, 64), dtype=torch.bfloat16, device="cuda")),
     ]
+    launcher = _backend.Launcher(_store_one_many_args)
+
+    def many(x):
+        launcher((1,), x, *ints, Z=1)
+
     recorded = {}
     original = _backend.Launcher.__call__
 

@@ -20,17 +20,11 @@ from inpaint_fused.diffusers import prepare_masked_image
 from inpaint_fused.ops import expand_mask, launch, prepare_diffusers_inpaint, prepare_inpaint
 
 CONFIGS = {
-    "L 16x32w4 / 1x512w4 p16": launch.LaunchConfig(16, 32, 4, 1, 512, 4, 16),
-    "L share 8": launch.LaunchConfig(16, 32, 4, 1, 512, 4, 16, warm_up_share=8),
-    "L share 8 narrow 128": launch.LaunchConfig(16, 32, 4, 1, 512, 4, 16, warm_up_share=8, narrow_fill=128),
-    "L hints": launch.LaunchConfig(16, 32, 4, 1, 512, 4, 16, stream_hints=True),
-    "L stages 2": launch.LaunchConfig(16, 32, 4, 1, 512, 4, 16, fill_stages=2),
-    "L stages 3": launch.LaunchConfig(16, 32, 4, 1, 512, 4, 16, fill_stages=3),
-    "L share 8 narrow 128 hints": launch.LaunchConfig(
-        16, 32, 4, 1, 512, 4, 16, warm_up_share=8, narrow_fill=128, stream_hints=True
-    ),
-    "L share 4 narrow 256": launch.LaunchConfig(16, 32, 4, 1, 512, 4, 16, warm_up_share=4, narrow_fill=256),
-    "K 32x32w8 share 8 narrow 128": launch.LaunchConfig(32, 32, 8, 1, 512, 4, 16, warm_up_share=8, narrow_fill=128),
+    "L share 8 carry": launch.LaunchConfig(16, 32, 4, 1, 512, 4, 16, warm_up_share=8, short_rows=False),
+    "L share 8 short": launch.LaunchConfig(16, 32, 4, 1, 512, 4, 16, warm_up_share=8),
+    "K 32x32w8 share 8 short": launch.LaunchConfig(32, 32, 8, 1, 512, 4, 16, warm_up_share=8),
+    "J 8x32w1 share 8 short": launch.LaunchConfig(8, 32, 1, 1, 512, 4, 16, warm_up_share=8),
+    "L share 8 short stages 3": launch.LaunchConfig(16, 32, 4, 1, 512, 4, 16, warm_up_share=8, fill_stages=3),
 }
 DIFFUSERS_CONFIGS = {
     "a 8x128w4 / 8x128w4 p4": launch.LaunchConfig(8, 128, 4, 8, 128, 4, 4),

@@ -74,6 +74,7 @@ def _box_rows_kernel(
     SAME_SIZE: tl.constexpr,
     BLOCK_H: tl.constexpr,
     BLOCK_COUNTS: tl.constexpr,
+    SHORT: tl.constexpr,
     BLOCK_W: tl.constexpr,
 ):
     """Horizontal box dilation of the rounded mask into a uint8 scratch ``(Bm, x, y)``.
@@ -91,7 +92,9 @@ def _box_rows_kernel(
 
     One program owns ``BLOCK_H`` rows of one mask and ``cols_per_program`` columns, which it walks
     left to right after summing its first window (``win`` columns: the only radius-dependent
-    work, kept small against the run by the launcher). Reads the mask (the second read ``win``
+    work, kept small against the run by the launcher). With ``SHORT`` (``win <= BLOCK_W``) each tile
+    counts its own first window from the bits it loads anyway, so no count carries from tile to tile
+    and the tiles of a run are independent work. Reads the mask (the second read ``win``
     columns behind, from cache), writes 1 byte per pixel.
     """
     bm = tl.program_id(0).to(tl.int64)
@@ -105,10 +108,11 @@ def _box_rows_kernel(
     scale_h = _resize_scale(h, height, mask_ptr.dtype.element_ty)
     scale_w = _resize_scale(w, width, mask_ptr.dtype.element_ty)
 
-    # Count of the first window, columns [c_start - before, c_start - before + win), in-image ones only.
+    # Count of the first window, columns [c_start - before, c_start - before + win), in-image ones only
+    # (a window no wider than a tile is counted inside each tile instead: no count carries between tiles).
     z = tl.zeros([BLOCK_H], dtype=tl.int32)
     first_end = tl.minimum(y, c_start - before + win)
-    for c0 in range(0, win, BLOCK_W):
+    for c0 in range(0, 0 if SHORT else win, BLOCK_W):
         seg = _binary_row_segment(
             mask_ptr,
             stride_mh,
@@ -163,6 +167,8 @@ def _box_rows_kernel(
             INVERT,
             SAME_SIZE,
         )
+        if SHORT:
+            z = tl.sum(tl.where(t < win, leaving, 0), axis=1)
         count, z = _running_count(z, entering, leaving, 1)
         cols = j0 + t
         ok = row_ok & (cols < c_end)

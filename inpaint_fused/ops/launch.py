@@ -66,6 +66,8 @@ class LaunchConfig(NamedTuple):
     # (``evict_first``) on the pixels it reads once and the outputs it writes once.
     fill_stages: Optional[int] = None
     stream_hints: bool = False
+    # The horizontal pass counts a window no wider than its tile inside each tile (no carry between tiles).
+    short_rows: bool = True
 
     def warps(self, device: torch.device, num_warps: int) -> dict[str, int]:
         """Launch keywords for ``num_warps``: none under the interpreter, which takes no warps."""

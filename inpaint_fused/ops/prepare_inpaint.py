@@ -31,10 +31,10 @@ from .launch import (
     was_morphology,
 )
 
-# Measured best on the H200 (bench/sweep_configs.py, config L): pass A tiles one warp wide, so that its
+# Measured best on the H200 (bench/sweep_configs.py, config L, runs down to 1/8 of the warm-up): pass A tiles one warp wide, so that its
 # running count scans inside a warp (a 128-wide tile scanned across warps through shared memory and
 # barriers, which made pass A L1-bound at 13 % of DRAM); one row per fill tile keeps registers at 48.
-GPU_CONFIG = LaunchConfig(16, 32, 4, 1, 512, 4, 16)
+GPU_CONFIG = LaunchConfig(16, 32, 4, 1, 512, 4, 16, warm_up_share=8)
 # The interpreter runs programs one by one in numpy: fewer, larger tiles are faster there. It still
 # splits each image into a few runs, so that CI exercises the seams between programs.
 INTERPRETER_CONFIG = LaunchConfig(16, 64, 1, 16, 64, 1, 3)
@@ -99,6 +99,7 @@ def _launch(
             SAME_SIZE=same_size,
             BLOCK_H=block_h,
             BLOCK_COUNTS=config.block_counts(win),
+            SHORT=win <= block_w and config.short_rows,
             BLOCK_W=block_w,
             options=config.warps(device, config.rows_warps),
         )

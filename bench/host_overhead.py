@@ -27,7 +27,7 @@ def _store_one(x_ptr):
 
 @triton.jit
 def _store_one_many_args(
-    x_ptr, a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q, r, s, t, u, v, w, y, z, Z: tl.constexpr
+    x_ptr, a, b, c, d, e, f, g, h, i, j, k, ll, m, n, o, p, q, r, s, t, u, v, w, y, z, Z: tl.constexpr
 ):
     tl.store(x_ptr, 1.0)
 

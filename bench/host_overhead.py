@@ -60,10 +60,10 @@ def main() -> None:
         ),
         ("torch.empty (1, 3, 64, 64) bf16", lambda: torch.empty((1, 3, 64, 64), dtype=torch.bfloat16, device="cuda")),
     ]
-    launcher = _backend.Launcher(_store_one_many_args)
+    many_launcher = _backend.Launcher(_store_one_many_args)
 
     def many(x):
-        launcher((1,), x, *ints, Z=1)
+        many_launcher((1,), x, *ints, Z=1)
 
     recorded = {}
     original = _backend.Launcher.__call__

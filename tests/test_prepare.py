@@ -407,3 +407,29 @@ def test_large_images_on_gpu(batch, shape, mask_shape, value, was, vae_dtype):
     g = torch.Generator().manual_seed(0)
     pixels = random_pixels((batch, *shape, 3), device="cuda", generator=g)
     check(pixels, random_mask((1, *mask_shape), "cuda", g), value, was=was, vae_dtype=vae_dtype)
+
+
+@pytest.mark.parametrize("pixel_tiles", [True, False])
+@pytest.mark.parametrize(
+    ("shape", "mask_size", "value", "was", "channels", "vae_dtype"),
+    [
+        ((37, 53), "same", 6, False, 3, torch.bfloat16),
+        ((23, 97), (5, 7), 0, False, 4, None),
+        ((64, 40), "same", -5, True, 3, torch.float16),
+        ((40, 64), (90, 61), 3, True, 4, None),
+    ],
+    ids=str,
+)
+def test_one_row_fill_tiles_with_and_without_pixel_tiles(
+    device, monkeypatch, pixel_tiles, shape, mask_size, value, was, channels, vae_dtype
+):
+    """The GPU's image pass (one-row tiles, the (pixel, channel) tile option) under the interpreter too."""
+    from inpaint_fused.ops import prepare_inpaint as op_module
+
+    config = op_module.INTERPRETER_CONFIG._replace(fill_block_h=1, fill_block_w=64, pixel_tiles=pixel_tiles)
+    monkeypatch.setattr(op_module, "INTERPRETER_CONFIG", config)
+    monkeypatch.setattr(op_module, "GPU_CONFIG", op_module.GPU_CONFIG._replace(pixel_tiles=pixel_tiles))
+    g = torch.Generator().manual_seed(stable_seed(shape, value, channels))
+    pixels = random_pixels((2, *shape, channels), device=device, generator=g)
+    mask_shape = shape if mask_size == "same" else mask_size
+    check(pixels, random_mask((2, *mask_shape), device, g), value, was=was, vae_dtype=vae_dtype)

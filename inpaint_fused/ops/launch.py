@@ -68,6 +68,8 @@ class LaunchConfig(NamedTuple):
     stream_hints: bool = False
     # The horizontal pass counts a window no wider than its tile inside each tile (no carry between tiles).
     short_rows: bool = True
+    # The image pass reads and writes the channels of a pixel as one (pixel, channel) tile (one-row tiles only).
+    pixel_tiles: bool = False
 
     def warps(self, device: torch.device, num_warps: int) -> dict[str, int]:
         """Launch keywords for ``num_warps``: none under the interpreter, which takes no warps."""

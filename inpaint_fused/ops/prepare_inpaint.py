@@ -31,7 +31,7 @@ from .launch import (
     was_morphology,
 )
 
-# Measured best on the H200 (bench/sweep_configs.py, config L, runs down to 1/8 of the warm-up): pass A tiles one warp wide, so that its
+# Measured best on the H200 (bench/sweep_configs.py, config "L share 8 short"): pass A tiles one warp wide, so that its
 # running count scans inside a warp (a 128-wide tile scanned across warps through shared memory and
 # barriers, which made pass A L1-bound at 13 % of DRAM); one row per fill tile keeps registers at 48.
 GPU_CONFIG = LaunchConfig(16, 32, 4, 1, 512, 4, 16, warm_up_share=8)
@@ -161,6 +161,7 @@ def _launch(
         BLOCK_COUNTS=grows and config.block_counts(win),
         STAGES=config.fill_stages,
         EVICT="evict_first" if config.stream_hints else "",
+        PIXEL_TILES=config.pixel_tiles and block_h == 1,
         BLOCK_H=block_h,
         BLOCK_W=block_w,
         options=config.warps(device, config.fill_warps),

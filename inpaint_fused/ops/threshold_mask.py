@@ -47,7 +47,7 @@ def threshold(mask: torch.Tensor, value: float) -> torch.Tensor:
     """The implementation behind the op, on a ``(N, h, w)`` mask."""
     if not (_backend.uses_triton(mask.device) and mask.dtype in TRITON_DTYPES):
         return (mask > value).float()
-    out = torch.empty(mask.shape, dtype=torch.float32, device=mask.device)
+    out = torch.empty_like(mask, dtype=torch.float32, memory_format=torch.contiguous_format)
     mask_tile_launch(_backend.load_kernels()._threshold_mask_kernel, mask, out, rounded_scalar(value, mask.dtype))
     return out
 

@@ -43,13 +43,15 @@ def _composite_masked_kernel(
     win_w,
     DST_CHANNELS: tl.constexpr,
     OUT_CHANNELS: tl.constexpr,
+    CHANNELS_P2: tl.constexpr,
     HAS_MASK: tl.constexpr,
     DST_ROWS_DENSE: tl.constexpr,
+    SRC_ROWS_DENSE: tl.constexpr,
     BLOCK_ROWS: tl.constexpr,
-    BLOCK: tl.constexpr,
+    BLOCK_PIX: tl.constexpr,
 ):
-    """``BLOCK_ROWS`` row segments of ``out (B, H, W, OUT_CHANNELS)``, contiguous: the destination, and inside the
-    window ``[top, top + win_h) x [left, left + win_w)`` the stock node's blend
+    """A ``BLOCK_ROWS x BLOCK_PIX`` tile of pixels of ``out (B, H, W, OUT_CHANNELS)``, contiguous: the
+    destination, and inside the window ``[top, top + win_h) x [left, left + win_w)`` the stock node's blend
 
         ``m * s + (1 - m) * d``
 
@@ -60,50 +62,51 @@ def _composite_masked_kernel(
     ``(row - top, col - left)`` of image ``b % n_src`` (mask ``b % n_mask``: the stock
     ``repeat_to_batch_size``). Destination channel ``DST_CHANNELS`` (when ``OUT_CHANNELS`` is one
     more) is the stock alpha fix's channel of 1.0, and a 1-channel source broadcasts over all
-    channels (``stride_sc == 0``). ``DST_ROWS_DENSE``: each destination row is ``width x
-    OUT_CHANNELS`` dense values (a contiguous IMAGE), read at the flat index.
+    channels (``stride_sc == 0``). ``DST_ROWS_DENSE`` (``SRC_ROWS_DENSE``): the destination's (source's)
+    pixels are ``OUT_CHANNELS`` dense values each, read at ``col * OUT_CHANNELS + ch`` (known contiguous).
 
-    Programs walk rows as flat ``(col, channel)`` elements, so loads and stores of the NHWC
-    images are contiguous (one row per program on a GPU; more under the interpreter, which pays
-    per program); per output element it reads the destination once and, in the window,
-    the source once and the mask (1 value per pixel, shared by the channels, from cache): about
-    ``2 + 1`` element sizes inside the window and 2 outside, the minimum for a fresh output.
+    Bytes: per output pixel one read of the destination's and one write of the output's channels, and
+    inside the window one read of the source's channels and of one mask value: for float32 RGB with a
+    mask, 12 + 12 + 4 + 12 = 40 bytes, the minimum for a fresh output. Tiling: the pixel's channels are
+    the tile's last axis (padded to ``CHANNELS_P2``), so each thread holds whole pixels, the mask value is
+    loaded once per pixel and broadcast to its channels, and a warp's loads and stores cover consecutive
+    pixels of a row (coalesced, ``OUT_CHANNELS`` elements apart); ``BLOCK_ROWS`` rows per program keep
+    more bytes in flight per program on wide images and fewer programs on small ones.
     """
     b = tl.program_id(2).to(tl.int64)
-    row = tl.program_id(1).to(tl.int64) * BLOCK_ROWS + tl.arange(0, BLOCK_ROWS)[:, None]
-    idx = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)[None, :]
-    ok = (idx < width * OUT_CHANNELS) & (row < height)
-    col = idx // OUT_CHANNELS
-    ch = idx % OUT_CHANNELS
+    row = tl.program_id(1).to(tl.int64) * BLOCK_ROWS + tl.arange(0, BLOCK_ROWS)[:, None, None]
+    col = tl.program_id(0) * BLOCK_PIX + tl.arange(0, BLOCK_PIX)[None, :, None]
+    ch = tl.arange(0, CHANNELS_P2)[None, None, :]
+    pixel_ok = (row < height) & (col < width)
+    ok = pixel_ok & (ch < OUT_CHANNELS)
     dst_t: tl.constexpr = dst_ptr.dtype.element_ty
     src_t: tl.constexpr = src_ptr.dtype.element_ty
     mask_t: tl.constexpr = mask_ptr.dtype.element_ty
 
     if DST_ROWS_DENSE:
-        # (col, channel) rows laid out as the output's: the flat index and mask, which the compiler vectorizes.
-        d_ok = ok
-        d_offset = b * stride_db + row * stride_dh + idx
+        d_offset = b * stride_db + row * stride_dh + col * OUT_CHANNELS + ch
     else:
-        d_ok = ok & (ch < DST_CHANNELS)
         d_offset = b * stride_db + row * stride_dh + col * stride_dw + ch * stride_dc
-    d = tl.load(dst_ptr + d_offset, mask=d_ok, other=1.0)
+    d = tl.load(dst_ptr + d_offset, mask=ok & (ch < DST_CHANNELS), other=1.0)
     d = d.to(tl.float32)
 
     src_row = row - top
     src_col = col - left
-    inside = ok & (src_row >= 0) & (src_row < win_h) & (src_col >= 0) & (src_col < win_w)
+    inside_pixel = pixel_ok & (src_row >= 0) & (src_row < win_h) & (src_col >= 0) & (src_col < win_w)
+    inside = inside_pixel & (ch < OUT_CHANNELS)
     src_b = b % n_src
-    s = tl.load(
-        src_ptr + src_b * stride_sb + src_row * stride_sh + src_col * stride_sw + ch * stride_sc,
-        mask=inside,
-        other=0.0,
-    ).to(tl.float32)
+    if SRC_ROWS_DENSE:
+        s_offset = src_b * stride_sb + src_row * stride_sh + src_col * OUT_CHANNELS + ch
+    else:
+        s_offset = src_b * stride_sb + src_row * stride_sh + src_col * stride_sw + ch * stride_sc
+    s = tl.load(src_ptr + s_offset, mask=inside, other=0.0).to(tl.float32)
     if HAS_MASK:
         mask_b = b % n_mask
-        m = tl.load(mask_ptr + mask_b * stride_mb + src_row * stride_mh + src_col * stride_mw, mask=inside, other=0.0)
-        m = m.to(tl.float32)
+        m_offset = mask_b * stride_mb + src_row * stride_mh + src_col * stride_mw
+        m = tl.load(mask_ptr + m_offset, mask=inside_pixel, other=0.0)
+        m = m.to(tl.float32)  # (rows, pixels, 1): one value per pixel, broadcast to its channels
     else:
-        m = tl.full([BLOCK_ROWS, BLOCK], 1.0, tl.float32)
+        m = tl.full([BLOCK_ROWS, BLOCK_PIX, 1], 1.0, tl.float32)
 
     source_portion = _round_promoted(m * s, mask_t, src_t)
     inverse_mask = _round_to(1.0 - m, mask_t)
@@ -113,5 +116,5 @@ def _composite_masked_kernel(
     else:
         blended = source_portion + destination_portion
     out = tl.where(inside, _round_to(blended, dst_t), d)
-    out_row = (b * height + row) * width * OUT_CHANNELS
-    tl.store(out_ptr + out_row + idx, out.to(dst_t), mask=ok)
+    out_offset = ((b * height + row) * width + col) * OUT_CHANNELS + ch
+    tl.store(out_ptr + out_offset, out.to(dst_t), mask=ok)

@@ -11,17 +11,20 @@ node fills on the CPU and lets ``VAE.encode`` upload twice, scaling and casting 
 
 GrowMaskFused runs on ComfyUI's torch device when Triton runs there (a grow of 64 costs the CPU far
 more than the round trip), else on the CPU's pure-torch path, and returns on ComfyUI's intermediate
-device. Nothing from ComfyUI is imported at module level (it runs and is tested without ComfyUI).
+device; a large CPU mask goes through the GPU in chunks with the copies overlapped (``transfer.py``).
+Nothing from ComfyUI is imported at module level (it runs and is tested without ComfyUI).
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Optional
 
 import torch
 
-from .. import _backend, api, masks, reference
+from .. import _backend, api, masks, ops, reference
 from ..ops.expand_mask_torch import expand_mask_torch
+from . import transfer
 
 
 def feather(mask: torch.Tensor, left: int, top: int, right: int, bottom: int) -> torch.Tensor:
@@ -116,8 +119,12 @@ def grow_mask(
         mask = mask.reshape((-1, mask.shape[-2], mask.shape[-1]))
     mask, expand, tapered_corners = api.check_expand_mask_args(mask, expand, tapered_corners)
     device = torch_device() if device is None else torch.device(device)
+    output_device = intermediate_device() if output_device is None else torch.device(output_device)
     if device.type == "cuda" and _backend.uses_triton(device):
+        if transfer.uses_pipeline(mask, device, output_device):
+            grow = functools.partial(ops.expand_mask.expand_mask, expand=expand, tapered_corners=tapered_corners)
+            return transfer.map_frames(grow, mask, device, transfer.frames_per_chunk(mask))
         out = api.expand_mask(mask.to(device), expand, tapered_corners)
     else:
         out = expand_mask_torch(mask.cpu(), expand, tapered_corners)
-    return out.to(intermediate_device() if output_device is None else output_device)
+    return out.to(output_device)

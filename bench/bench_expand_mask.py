@@ -8,6 +8,8 @@ Providers per case:
   of ``comfyui/transfer.py``, which returns a pinned CPU tensor.
 - ``node-plain``: the same without the pipeline (one pageable upload, the kernels, one pageable
   download), to choose ``PIPELINE_MIN_BYTES`` and see what the pipeline saves.
+- ``node-pageable``: the pipeline with a pageable output (``transfer.PINNED_OUTPUT = False``: each
+  chunk lands in a pinned buffer and the host copies it out), to choose ``PINNED_OUTPUT``.
 - ``fused``: ``expand_mask`` on a mask already on the GPU; ``extra_info["gpu_ms"]`` is the
   CUDA-graph replay time (GPU alone), ``gbps`` its bytes moved (mask read + result written) per
   second and ``copy_fraction`` that over a device-to-device copy of the same bytes.
@@ -61,8 +63,8 @@ CASES = [
     *(Case(16, 1024, 1024, 16, t) for t in (True, False)),
     *(Case(1, 256, 256, e, t, gpu=False) for t in (True, False) for e in (1, 16)),
 ]
-PROVIDERS = ["stock", "node", "node-plain", "fused", "torch-gpu", "torch-cpu"]
-GPU_PROVIDERS = {"node", "node-plain", "fused", "torch-gpu"}
+PROVIDERS = ["stock", "node", "node-plain", "node-pageable", "fused", "torch-gpu", "torch-cpu"]
+GPU_PROVIDERS = {"node", "node-plain", "node-pageable", "fused", "torch-gpu"}
 
 
 def _mask(case: Case) -> torch.Tensor:
@@ -120,8 +122,9 @@ def summary(request):
             line += f" gpu={got['fused']['gpu_ms']:.4f} copy_fraction={got['fused']['copy_fraction']:.2f}"
         if "stock" in got and "node" in got:
             line += f" node_speedup={got['stock']['median_ms'] / got['node']['median_ms']:.0f}x"
-        if "stock" in got and "node-plain" in got:
-            line += f" plain_speedup={got['stock']['median_ms'] / got['node-plain']['median_ms']:.0f}x"
+        for variant in ("node-plain", "node-pageable"):
+            if "stock" in got and variant in got:
+                line += f" {variant}_speedup={got['stock']['median_ms'] / got[variant]['median_ms']:.0f}x"
         reporter.write_line(line)
     for tapered in (True, False):
         one = results.get((Case(1, 1024, 1024, 1, tapered).id, "fused"), {}).get("gpu_ms")
@@ -141,9 +144,11 @@ def test_expand_mask(benchmark, summary, monkeypatch, case: Case, provider: str)
     elif provider == "torch-cpu":
         fn = lambda: expand_mask_torch(mask, case.expand, case.tapered)  # noqa: E731
         rounds = 5
-    elif provider in ("node", "node-plain"):
+    elif provider in ("node", "node-plain", "node-pageable"):
         if provider == "node-plain":
             monkeypatch.setattr(transfer, "PIPELINE_MIN_BYTES", 2**62)
+        if provider == "node-pageable":
+            monkeypatch.setattr(transfer, "PINNED_OUTPUT", False)
         info["pipeline"] = transfer.uses_pipeline(mask, torch.device("cuda"), torch.device("cpu"))
         cuda = torch.device("cuda")
         cpu = torch.device("cpu")

@@ -288,17 +288,19 @@ def test_chunked_frames_equal_stock_across_seams(chunk, expand, tapered):
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("pinned", [True, False])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
 @pytest.mark.parametrize(("expand", "tapered"), [(16, True), (-16, False), (0, True)])
-def test_gpu_node_pipeline_equals_stock(monkeypatch, dtype, expand, tapered):
+def test_gpu_node_pipeline_equals_stock(monkeypatch, pinned, dtype, expand, tapered):
     """Small chunks and threshold: every stream handoff runs many times, against the stock node per frame."""
     monkeypatch.setattr(transfer, "PIPELINE_MIN_BYTES", 1)
-    monkeypatch.setattr(transfer, "CHUNK_BYTES", 3 * 61 * 97 * 4)
+    monkeypatch.setattr(transfer, "CHUNK_BYTES", 3 * 61 * 97 * dtype.itemsize)
+    monkeypatch.setattr(transfer, "PINNED_OUTPUT", pinned)
     mask = _grey(11, 61, 97, seed=abs(expand) + 5, dtype=dtype)
     cuda, cpu = torch.device("cuda"), torch.device("cpu")
-    assert transfer.uses_pipeline(mask, cuda, cpu)
+    assert transfer.uses_pipeline(mask, cuda, cpu) and transfer.frames_per_chunk(mask) == 3
     out = masks.grow_mask(mask, expand, tapered, device=cuda, output_device=cpu)
-    assert out.device.type == "cpu" and out.is_pinned() and out.dtype == dtype
+    assert out.device.type == "cpu" and out.is_pinned() == pinned and out.dtype == dtype
     assert torch.equal(out, _stock(mask, expand, tapered))
 
 

@@ -123,7 +123,7 @@ def grow_mask(
     if device.type == "cuda" and _backend.uses_triton(device):
         if transfer.uses_pipeline(mask, device, output_device):
             grow = functools.partial(ops.expand_mask.expand_mask, expand=expand, tapered_corners=tapered_corners)
-            return transfer.map_frames(grow, mask, device, transfer.frames_per_chunk(mask))
+            return transfer.map_frames(grow, mask, device, transfer.frames_per_chunk(mask), transfer.PINNED_OUTPUT)
         out = api.expand_mask(mask.to(device), expand, tapered_corners)
     else:
         out = expand_mask_torch(mask.cpu(), expand, tapered_corners)

@@ -27,9 +27,12 @@ import inpaint_fused as ifd
 from inpaint_fused import _backend, reference
 from inpaint_fused.ops import composite_masked
 
-# (BLOCK_ROWS, BLOCK_PIX, num_warps)
-CONFIGS = [(1, 256, 4), (2, 256, 4), (4, 256, 8), (1, 512, 4), (2, 512, 8), (4, 128, 4), (8, 64, 4), (1, 1024, 8),
-           (4, 64, 2), (8, 128, 8)]  # fmt: skip
+# (BLOCK_ROWS, BLOCK, num_warps, PIXEL_TILES): BLOCK elements of a row (flat) or pixels (pixel tiles)
+CONFIGS = [
+    (1, 1024, 4, False), (2, 1024, 4, False), (4, 1024, 8, False), (1, 2048, 8, False), (2, 2048, 8, False),
+    (4, 512, 4, False), (8, 256, 4, False), (1, 512, 2, False),
+    (1, 256, 4, True), (2, 256, 4, True), (4, 256, 8, True), (1, 512, 4, True), (4, 128, 4, True),
+]  # fmt: skip
 SIZES = {"1024": (1, 1024, 1024), "16x1024": (16, 1024, 1024)}
 MASKS = ("none", "same", "resized")
 DEVICE = "cuda"
@@ -91,7 +94,8 @@ def sweep_case(size: str, mask_kind: str, rep: int, default: tuple) -> None:
         ms = gpu_ms(functools.partial(ifd.composite_masked, *call_args), rep)
         mark = "*" if config == default else " "
         print(
-            f"{mark} rows={config[0]:2d} pix={config[1]:5d} warps={config[2]}: {ms * 1e3:7.1f} us  "
+            f"{mark} rows={config[0]:2d} block={config[1]:5d} warps={config[2]} "
+            f"{'pixels' if config[3] else 'flat  '}: {ms * 1e3:7.1f} us  "
             f"copy {100 * copy / ms:5.1f} %  {stock / ms:5.1f}x stock  {kernel_stats()}"
         )
     composite_masked.GPU_TILE = default

@@ -10,15 +10,19 @@ from hypothesis import strategies as st
 
 import inpaint_fused as ifd
 from inpaint_fused import _backend, reference
+from inpaint_fused.ops import composite_masked
 
 ON_GPU = torch.cuda.is_available()
 DEVICE = torch.device("cuda" if ON_GPU else "cpu")
 
 
-@pytest.fixture(params=["kernel", "torch"])
+@pytest.fixture(params=["kernel", "pixel-tiles", "torch"])
 def path(request, monkeypatch):
     if request.param == "torch":
         monkeypatch.setattr(_backend, "uses_triton", lambda device: False)
+    if request.param == "pixel-tiles":  # the kernel's other tiling (one of the GPU sweep's options)
+        tile = (2, 256, 4, True) if ON_GPU else (8, 16, 1, True)
+        monkeypatch.setattr(composite_masked, "GPU_TILE" if ON_GPU else "INTERPRETER_TILE", tile)
     return request.param
 
 

@@ -25,11 +25,12 @@ from .. import _backend, reference
 from .launch import cdiv, check_index_range
 
 TRITON_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
-# (BLOCK_ROWS, BLOCK_PIX, num_warps): tiles of rows x pixels, each pixel's channels in the tile's last
-# axis. GPU: 2 x 256 pixels (6 KiB of float32 RGB per image read per program, 4 warps of whole pixels);
-# not yet swept on a GPU (bench/sweep_composite.py). Interpreter: small enough that the tests cross seams.
-GPU_TILE = (2, 256, 4)
-INTERPRETER_TILE = (8, 16, 1)
+# (BLOCK_ROWS, BLOCK, num_warps, PIXEL_TILES): see the kernel. GPU default: flat rows of 1024 elements,
+# one row per program, 4 warps, the config the H200 ran at 85 % of its copy bandwidth at 16 x 1024^2
+# before dense sources were read at the flat index too; bench/sweep_composite.py sweeps rows, widths,
+# warps and the pixel tiling. Interpreter: small enough that the tests cross seams.
+GPU_TILE = (1, 1024, 4, False)
+INTERPRETER_TILE = (8, 32, 1, False)
 
 
 def output_channels(destination: torch.Tensor, source: torch.Tensor) -> int:
@@ -115,10 +116,10 @@ def _composite_triton(
         mask_arg, mask_strides, n_mask = m, (m.stride(0), m.stride(2), m.stride(3)), m.shape[0]
     out = destination.new_empty((batch, height, width, out_channels))
     gpu = destination.is_cuda
-    block_rows, block_pix, warps = GPU_TILE if gpu else INTERPRETER_TILE
+    block_rows, block, warps, pixel_tiles = GPU_TILE if gpu else INTERPRETER_TILE
     # No fused multiply-adds: the stock node rounds each product before the sum.
     extra = {"num_warps": warps, "enable_fp_fusion": False} if gpu else {}
-    grid = (cdiv(width, block_pix), cdiv(height, block_rows), batch)
+    grid = (cdiv(width if pixel_tiles else width * out_channels, block), cdiv(height, block_rows), batch)
     d_b, d_h, d_w, d_c = destination.stride()
     _backend.load_kernels()._composite_masked_kernel[grid](
         destination, src, mask_arg, out,
@@ -128,7 +129,7 @@ def _composite_triton(
         HAS_MASK=mask is not None,
         DST_ROWS_DENSE=out_channels == channels and d_w == channels and d_c == 1,
         SRC_ROWS_DENSE=src_channels == out_channels and s_w == out_channels and s_c == 1,
-        BLOCK_ROWS=block_rows, BLOCK_PIX=block_pix, **extra,
+        PIXEL_TILES=pixel_tiles, BLOCK_ROWS=block_rows, BLOCK=block, **extra,
     )  # fmt: skip
     return out
 

@@ -7,8 +7,9 @@ with nothing else running, and the fresh pageable output takes a page fault per 
 :func:`map_frames` splits the batch by frames (the op is per frame, so chunks give the same values
 as the whole) and pipelines them:
 
-- the host copies chunk ``k + 1`` into one of two reused pinned buffers (``streaming._Staging``) and
-  its upload runs on a side stream, while
+- the host copies chunk ``k + 1`` into one of two reused pinned buffers (``streaming._Staging``; a
+  batch already pinned, such as a previous GrowMaskFused output, skips that copy) and its upload runs
+  on a side stream, while
 - chunk ``k`` runs on the current stream, and
 - chunk ``k - 1`` is copied back on a third stream straight into a pinned output tensor (the
   caching host allocator's: reused once a previous output is freed), which is returned as is
@@ -88,9 +89,16 @@ def map_frames(
     with torch.cuda.device(device):
         compute = torch.cuda.current_stream(device)
         upload_stream, download_stream = torch.cuda.Stream(device), torch.cuda.Stream(device)
-        staging = _Staging(frames, chunk, device, upload_stream)
+        # A pinned contiguous batch (a previous pipeline's output) goes up as is; others through staging.
+        pinned_input = frames.is_contiguous() and frames.is_pinned()
+        staging = None if pinned_input else _Staging(frames, chunk, device, upload_stream)
         for index, (start, stop) in enumerate(bounds):
-            on_device, uploaded = staging.upload(start, stop)
+            if staging is None:
+                with torch.cuda.stream(upload_stream):
+                    on_device = frames[start:stop].to(device, non_blocking=True)
+                    uploaded = upload_stream.record_event()
+            else:
+                on_device, uploaded = staging.upload(start, stop)
             compute.wait_event(uploaded)
             on_device.record_stream(compute)
             result = op(on_device)

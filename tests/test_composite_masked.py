@@ -166,8 +166,11 @@ def test_compile_fullgraph_of_the_whole_chain(device):
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("tile", [None, (2, 2048, 8, False), (2, 256, 4, True)], ids=str)
 @pytest.mark.parametrize("resize", [False, True])
-def test_gpu_kernel_equals_stock_on_the_gpu(resize):
+def test_gpu_kernel_equals_stock_on_the_gpu(monkeypatch, resize, tile):
+    if tile is not None:
+        monkeypatch.setattr(composite_masked, "GPU_TILE", tile)
     g = torch.Generator().manual_seed(7)
     dst, src = rand((4, 1024, 1000, 3), "cuda", g), rand((2, 700, 513, 3), "cuda", g)
     mask = rand((1, 350, 300), "cuda", g)

@@ -3,7 +3,14 @@
 Providers per case:
 - ``stock``: ``reference.grow_mask_node`` (the stock node: ``|expand|`` scipy steps per mask, CPU).
 - ``node``: ``GrowMaskFused``'s boundary with ComfyUI's defaults: the CPU mask to the GPU, the
-  kernels, the result back to the CPU (what a workflow waits for).
+  kernels, the result back to the CPU (what a workflow waits for); masks of
+  ``transfer.PIPELINE_MIN_BYTES`` or more (the 81- and 16-frame cases) through the chunked pipeline
+  of ``comfyui/transfer.py``, which returns a pinned CPU tensor.
+- ``node-plain`` / ``node-pipelined``: the same with the pipeline off / on whatever the size
+  (one pageable upload, the kernels, one pageable download / the chunked pipeline), to choose
+  ``transfer.PIPELINE_MIN_BYTES`` and see what the pipeline saves.
+- ``node-pageable``: the pipeline with a pageable output (``transfer.PINNED_OUTPUT = False``: each
+  chunk lands in a pinned buffer and the host copies it out), to choose ``PINNED_OUTPUT``.
 - ``fused``: ``expand_mask`` on a mask already on the GPU; ``extra_info["gpu_ms"]`` is the
   CUDA-graph replay time (GPU alone), ``gbps`` its bytes moved (mask read + result written) per
   second and ``copy_fraction`` that over a device-to-device copy of the same bytes.
@@ -28,7 +35,7 @@ import torch
 
 import inpaint_fused as ifd
 from inpaint_fused import reference
-from inpaint_fused.comfyui import masks
+from inpaint_fused.comfyui import masks, transfer
 from inpaint_fused.ops.expand_mask_torch import expand_mask_torch
 
 pytest.importorskip("pytest_benchmark")
@@ -57,8 +64,9 @@ CASES = [
     *(Case(16, 1024, 1024, 16, t) for t in (True, False)),
     *(Case(1, 256, 256, e, t, gpu=False) for t in (True, False) for e in (1, 16)),
 ]
-PROVIDERS = ["stock", "node", "fused", "torch-gpu", "torch-cpu"]
-GPU_PROVIDERS = {"node", "fused", "torch-gpu"}
+NODE_PROVIDERS = ["node", "node-plain", "node-pipelined", "node-pageable"]
+PROVIDERS = ["stock", *NODE_PROVIDERS, "fused", "torch-gpu", "torch-cpu"]
+GPU_PROVIDERS = {*NODE_PROVIDERS, "fused", "torch-gpu"}
 
 
 def _mask(case: Case) -> torch.Tensor:
@@ -116,6 +124,9 @@ def summary(request):
             line += f" gpu={got['fused']['gpu_ms']:.4f} copy_fraction={got['fused']['copy_fraction']:.2f}"
         if "stock" in got and "node" in got:
             line += f" node_speedup={got['stock']['median_ms'] / got['node']['median_ms']:.0f}x"
+        for variant in NODE_PROVIDERS[1:]:
+            if "stock" in got and variant in got:
+                line += f" {variant}_speedup={got['stock']['median_ms'] / got[variant]['median_ms']:.0f}x"
         reporter.write_line(line)
     for tapered in (True, False):
         one = results.get((Case(1, 1024, 1024, 1, tapered).id, "fused"), {}).get("gpu_ms")
@@ -125,7 +136,7 @@ def summary(request):
 
 
 @pytest.mark.parametrize(("case", "provider"), list(_params()))
-def test_expand_mask(benchmark, summary, case: Case, provider: str):
+def test_expand_mask(benchmark, summary, monkeypatch, case: Case, provider: str):
     mask = _mask(case)
     itemsize = mask.element_size()
     info = {"case": case.id, "provider": provider, "bytes_moved": 2 * mask.numel() * itemsize}
@@ -135,7 +146,12 @@ def test_expand_mask(benchmark, summary, case: Case, provider: str):
     elif provider == "torch-cpu":
         fn = lambda: expand_mask_torch(mask, case.expand, case.tapered)  # noqa: E731
         rounds = 5
-    elif provider == "node":
+    elif provider in NODE_PROVIDERS:
+        if provider != "node":
+            monkeypatch.setattr(transfer, "PIPELINE_MIN_BYTES", 2**62 if provider == "node-plain" else 0)
+        if provider == "node-pageable":
+            monkeypatch.setattr(transfer, "PINNED_OUTPUT", False)
+        info["pipeline"] = transfer.uses_pipeline(mask, torch.device("cuda"), torch.device("cpu"))
         cuda = torch.device("cuda")
         cpu = torch.device("cpu")
         fn = lambda: masks.grow_mask(mask, case.expand, case.tapered, device=cuda, output_device=cpu)  # noqa: E731

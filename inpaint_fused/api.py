@@ -45,9 +45,10 @@ def _call(op, implementation, *args):
     A Python custom op's round trip through the dispatcher costs tens of microseconds of host
     time, more than the kernels take for one image; eager calls on plain tensors skip it.
     """
-    if torch.compiler.is_compiling() or any(type(a) is not torch.Tensor for a in args if isinstance(a, torch.Tensor)):
-        return op(*args)
-    return implementation(*args)
+    for a in args:
+        if isinstance(a, torch.Tensor) and type(a) is not torch.Tensor:
+            return op(*args)
+    return op(*args) if torch.compiler.is_compiling() else implementation(*args)
 
 
 def _check_inputs(

@@ -123,7 +123,7 @@ def mask_planes(mask: object, name: str = "mask") -> torch.Tensor:
         raise ValueError(f"{name} must be (h, w), (B, h, w) or (B, 1, h, w), got shape {tuple(mask.shape)}")
     if mask.numel() == 0:
         raise ValueError(f"{name} must not be empty, got shape {tuple(mask.shape)}")
-    return mask.reshape((-1, mask.shape[-2], mask.shape[-1]))
+    return mask if mask.dim() == 3 else mask.reshape((-1, mask.shape[-2], mask.shape[-1]))
 
 
 def values_in_unit_range(tensor: torch.Tensor, name: str) -> torch.Tensor:

@@ -72,7 +72,7 @@ def threshold_mask(mask: torch.Tensor, value: float = 0.5) -> torch.Tensor:
     planes = mask_planes(mask)
     value = check_number(value, "value", 0.0, 1.0)
     out = _call(torch.ops.inpaint_fused.threshold_mask, ops.threshold_mask.threshold, planes, value)
-    return out.reshape(mask.shape)
+    return out if planes is mask else out.reshape(mask.shape)
 
 
 def composite_masked(

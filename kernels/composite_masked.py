@@ -43,67 +43,85 @@ def _composite_masked_kernel(
     win_w,
     DST_CHANNELS: tl.constexpr,
     OUT_CHANNELS: tl.constexpr,
+    CHANNELS_P2: tl.constexpr,
     HAS_MASK: tl.constexpr,
     DST_ROWS_DENSE: tl.constexpr,
+    SRC_ROWS_DENSE: tl.constexpr,
+    PIXEL_TILES: tl.constexpr,
     BLOCK_ROWS: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    """``BLOCK_ROWS`` row segments of ``out (B, H, W, OUT_CHANNELS)``, contiguous: the destination, and inside the
+    """``BLOCK_ROWS`` rows of ``out (B, H, W, OUT_CHANNELS)``, contiguous: the destination, and inside the
     window ``[top, top + win_h) x [left, left + win_w)`` the stock node's blend
 
         ``m * s + (1 - m) * d``
 
     as its separate tensor ops: each product, the difference and the sum rounded to the dtype
     PyTorch gives it (``_round_promoted``), the sum then cast to the destination dtype. ``m`` is
-    the mask already at the source's size (without ``HAS_MASK``, 1.0 in the dtype of ``mask_ptr``,
-    which then points at the source: the stock ``ones_like(source)``), ``s`` the source at
+    the mask already at the source's size (without ``HAS_MASK``, 1.0), ``s`` the source at
     ``(row - top, col - left)`` of image ``b % n_src`` (mask ``b % n_mask``: the stock
     ``repeat_to_batch_size``). Destination channel ``DST_CHANNELS`` (when ``OUT_CHANNELS`` is one
     more) is the stock alpha fix's channel of 1.0, and a 1-channel source broadcasts over all
-    channels (``stride_sc == 0``). ``DST_ROWS_DENSE``: each destination row is ``width x
-    OUT_CHANNELS`` dense values (a contiguous IMAGE), read at the flat index.
+    channels (``stride_sc == 0``). ``DST_ROWS_DENSE`` (``SRC_ROWS_DENSE``): the destination's (source's)
+    rows are ``width x OUT_CHANNELS`` dense values, read at the flat index ``col * OUT_CHANNELS + ch``.
 
-    Programs walk rows as flat ``(col, channel)`` elements, so loads and stores of the NHWC
-    images are contiguous (one row per program on a GPU; more under the interpreter, which pays
-    per program); per output element it reads the destination once and, in the window,
-    the source once and the mask (1 value per pixel, shared by the channels, from cache): about
-    ``2 + 1`` element sizes inside the window and 2 outside, the minimum for a fresh output.
+    Bytes: per output pixel one read of the destination's and one write of the output's channels, and
+    inside the window one read of the source's channels and of one mask value: for float32 RGB with a
+    mask, 12 + 12 + 4 + 12 = 40 bytes, the minimum for a fresh output. Two tilings (the sweep picks):
+
+    - flat (``PIXEL_TILES`` off): ``BLOCK`` consecutive ``(col, channel)`` elements of each row. Dense
+      rows are read and written at the flat index with the window bounds on it too, so the compiler
+      sees contiguous, aligned runs and issues wide vector accesses; the mask is read per element,
+      but a pixel's channels hit the same address (one transaction per warp).
+    - pixel tiles: ``BLOCK`` pixels of each row with their channels as the last axis (padded to
+      ``CHANNELS_P2``): each thread holds whole pixels and loads the mask value once per pixel, at
+      the cost of narrower (channel-strided) accesses for 3-channel images.
     """
     b = tl.program_id(2).to(tl.int64)
-    row = tl.program_id(1).to(tl.int64) * BLOCK_ROWS + tl.arange(0, BLOCK_ROWS)[:, None]
-    idx = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)[None, :]
-    ok = (idx < width * OUT_CHANNELS) & (row < height)
-    col = idx // OUT_CHANNELS
-    ch = idx % OUT_CHANNELS
+    if PIXEL_TILES:
+        row = tl.program_id(1).to(tl.int64) * BLOCK_ROWS + tl.arange(0, BLOCK_ROWS)[:, None, None]
+        col = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)[None, :, None]
+        ch = tl.arange(0, CHANNELS_P2)[None, None, :]
+        flat = col * OUT_CHANNELS + ch
+        pixel_ok = (row < height) & (col < width)
+        ok = pixel_ok & (ch < OUT_CHANNELS)
+    else:
+        row = tl.program_id(1).to(tl.int64) * BLOCK_ROWS + tl.arange(0, BLOCK_ROWS)[:, None]
+        flat = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)[None, :]
+        col = flat // OUT_CHANNELS
+        ch = flat % OUT_CHANNELS
+        ok = (flat < width * OUT_CHANNELS) & (row < height)
     dst_t: tl.constexpr = dst_ptr.dtype.element_ty
     src_t: tl.constexpr = src_ptr.dtype.element_ty
     mask_t: tl.constexpr = mask_ptr.dtype.element_ty
 
-    if DST_ROWS_DENSE:
-        # (col, channel) rows laid out as the output's: the flat index and mask, which the compiler vectorizes.
-        d_ok = ok
-        d_offset = b * stride_db + row * stride_dh + idx
+    if DST_ROWS_DENSE:  # the output's layout (so OUT_CHANNELS == DST_CHANNELS): the flat index
+        d = tl.load(dst_ptr + b * stride_db + row * stride_dh + flat, mask=ok, other=1.0)
     else:
-        d_ok = ok & (ch < DST_CHANNELS)
         d_offset = b * stride_db + row * stride_dh + col * stride_dw + ch * stride_dc
-    d = tl.load(dst_ptr + d_offset, mask=d_ok, other=1.0)
+        d = tl.load(dst_ptr + d_offset, mask=ok & (ch < DST_CHANNELS), other=1.0)
     d = d.to(tl.float32)
 
+    # The window, on the flat index where it can be (so a dense row keeps its contiguity and alignment).
     src_row = row - top
+    rows_in = (src_row >= 0) & (src_row < win_h)
+    inside = ok & rows_in & (flat >= left * OUT_CHANNELS) & (flat < (left + win_w) * OUT_CHANNELS)
     src_col = col - left
-    inside = ok & (src_row >= 0) & (src_row < win_h) & (src_col >= 0) & (src_col < win_w)
     src_b = b % n_src
-    s = tl.load(
-        src_ptr + src_b * stride_sb + src_row * stride_sh + src_col * stride_sw + ch * stride_sc,
-        mask=inside,
-        other=0.0,
-    ).to(tl.float32)
-    if HAS_MASK:
-        mask_b = b % n_mask
-        m = tl.load(mask_ptr + mask_b * stride_mb + src_row * stride_mh + src_col * stride_mw, mask=inside, other=0.0)
-        m = m.to(tl.float32)
+    if SRC_ROWS_DENSE:
+        s_offset = src_b * stride_sb + src_row * stride_sh + (flat - left * OUT_CHANNELS)
     else:
-        m = tl.full([BLOCK_ROWS, BLOCK], 1.0, tl.float32)
+        s_offset = src_b * stride_sb + src_row * stride_sh + src_col * stride_sw + ch * stride_sc
+    s = tl.load(src_ptr + s_offset, mask=inside, other=0.0).to(tl.float32)
+    if HAS_MASK:
+        if PIXEL_TILES:  # (rows, pixels, 1): one value per pixel, broadcast to its channels
+            m_ok = pixel_ok & rows_in & (src_col >= 0) & (src_col < win_w)
+        else:  # per element: the channels of a pixel read the same address, one transaction in a warp
+            m_ok = inside
+        m_offset = (b % n_mask) * stride_mb + src_row * stride_mh + src_col * stride_mw
+        m = tl.load(mask_ptr + m_offset, mask=m_ok, other=0.0).to(tl.float32)
+    else:
+        m = tl.zeros_like(s) + 1.0
 
     source_portion = _round_promoted(m * s, mask_t, src_t)
     inverse_mask = _round_to(1.0 - m, mask_t)
@@ -113,5 +131,4 @@ def _composite_masked_kernel(
     else:
         blended = source_portion + destination_portion
     out = tl.where(inside, _round_to(blended, dst_t), d)
-    out_row = (b * height + row) * width * OUT_CHANNELS
-    tl.store(out_ptr + out_row + idx, out.to(dst_t), mask=ok)
+    tl.store(out_ptr + (b * height + row) * width * OUT_CHANNELS + flat, out.to(dst_t), mask=ok)

@@ -10,15 +10,19 @@ from hypothesis import strategies as st
 
 import inpaint_fused as ifd
 from inpaint_fused import _backend, reference
+from inpaint_fused.ops import composite_masked
 
 ON_GPU = torch.cuda.is_available()
 DEVICE = torch.device("cuda" if ON_GPU else "cpu")
 
 
-@pytest.fixture(params=["kernel", "torch"])
+@pytest.fixture(params=["kernel", "pixel-tiles", "torch"])
 def path(request, monkeypatch):
     if request.param == "torch":
         monkeypatch.setattr(_backend, "uses_triton", lambda device: False)
+    if request.param == "pixel-tiles":  # the kernel's other tiling (one of the GPU sweep's options)
+        tile = (2, 256, 4, True) if ON_GPU else (8, 16, 1, True)
+        monkeypatch.setattr(composite_masked, "GPU_TILE" if ON_GPU else "INTERPRETER_TILE", tile)
     return request.param
 
 
@@ -162,8 +166,11 @@ def test_compile_fullgraph_of_the_whole_chain(device):
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("tile", [None, (2, 2048, 8, False), (2, 256, 4, True)], ids=str)
 @pytest.mark.parametrize("resize", [False, True])
-def test_gpu_kernel_equals_stock_on_the_gpu(resize):
+def test_gpu_kernel_equals_stock_on_the_gpu(monkeypatch, resize, tile):
+    if tile is not None:
+        monkeypatch.setattr(composite_masked, "GPU_TILE", tile)
     g = torch.Generator().manual_seed(7)
     dst, src = rand((4, 1024, 1000, 3), "cuda", g), rand((2, 700, 513, 3), "cuda", g)
     mask = rand((1, 350, 300), "cuda", g)

@@ -6,6 +6,8 @@ Triton's interpreter on small shapes; the pure-torch path (``ops.expand_mask_tor
 CPU-only ComfyUI runs) takes the full matrix of sizes and radii.
 """
 
+import functools
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -13,7 +15,7 @@ from hypothesis import strategies as st
 
 import inpaint_fused as ifd
 from inpaint_fused import reference
-from inpaint_fused.comfyui import masks
+from inpaint_fused.comfyui import masks, transfer
 from inpaint_fused.ops import expand_mask as expand_op
 from inpaint_fused.ops.expand_mask_torch import expand_mask_torch
 
@@ -277,3 +279,62 @@ def test_gpu_kernels_equal_the_torch_path_over_random_shapes_dtypes_nan_and_radi
             want = expand_mask_torch(on_gpu, expand, tapered)
             assert torch.equal(got.isnan(), want.isnan()), (trial, batch, h, w, dtype, expand, tapered)
             assert torch.equal(got.nan_to_num(), want.nan_to_num()), (trial, batch, h, w, dtype, expand, tapered)
+
+
+# --- the chunked transfer pipeline of large CPU masks (comfyui/transfer.py)
+
+
+def test_chunks_are_whole_frames_within_the_budget():
+    mask = torch.zeros(81, 48, 80)  # 15360 bytes a frame
+    assert transfer.frames_per_chunk(mask, 15360 * 10) == 10
+    assert transfer.frames_per_chunk(mask, 15360 * 10 + 15359) == 10
+    assert transfer.frames_per_chunk(mask, 100) == 1  # at least one frame
+    assert transfer.frames_per_chunk(mask, 2**40) == 81  # at most the batch
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    big = torch.empty(transfer.PIPELINE_MIN_BYTES // 4)
+    small = torch.empty(transfer.PIPELINE_MIN_BYTES // 4 - 1)
+    assert transfer.uses_pipeline(big, cuda, cpu)
+    assert not transfer.uses_pipeline(small, cuda, cpu)
+    assert not transfer.uses_pipeline(big, cpu, cpu) and not transfer.uses_pipeline(big, cuda, cuda)
+
+
+@pytest.mark.parametrize(("chunk", "expand", "tapered"), [(1, 3, True), (2, -2, False), (3, 5, False), (7, -4, True)])
+def test_chunked_frames_equal_stock_across_seams(chunk, expand, tapered):
+    """The chunk loop (on the CPU: the kernels under the interpreter) gives the stock values at every seam."""
+    mask = _grey(7, 13, 18, seed=chunk + 70)[:, :, 1:]  # a strided view, as a sliced batch would be
+    grow = functools.partial(expand_op.expand_mask, expand=expand, tapered_corners=tapered)
+    out = transfer.map_frames(grow, mask, torch.device("cpu"), chunk)
+    stock = reference.grow_mask_node(mask, expand, tapered)
+    assert out.is_contiguous() and out.dtype == stock.dtype and torch.equal(out, stock)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("pinned", [True, False])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+@pytest.mark.parametrize(("expand", "tapered"), [(16, True), (-16, False), (0, True)])
+def test_gpu_node_pipeline_equals_stock(monkeypatch, pinned, dtype, expand, tapered):
+    """Small chunks and threshold: every stream handoff runs many times, against the stock node per frame."""
+    monkeypatch.setattr(transfer, "PIPELINE_MIN_BYTES", 1)
+    monkeypatch.setattr(transfer, "CHUNK_BYTES", 3 * 61 * 97 * dtype.itemsize)
+    monkeypatch.setattr(transfer, "PINNED_OUTPUT", pinned)
+    mask = _grey(11, 61, 97, seed=abs(expand) + 5, dtype=dtype)
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    assert transfer.uses_pipeline(mask, cuda, cpu) and transfer.frames_per_chunk(mask) == 3
+    out = masks.grow_mask(mask, expand, tapered, device=cuda, output_device=cpu)
+    assert out.device.type == "cpu" and out.is_pinned() == pinned and out.dtype == dtype
+    assert torch.equal(out, _stock(mask, expand, tapered))
+    if pinned:  # a pinned output fed back in goes up without staging: the same values again
+        again = masks.grow_mask(out, -expand, not tapered, device=cuda, output_device=cpu)
+        assert torch.equal(again, _stock(out, -expand, not tapered))
+
+
+@pytest.mark.gpu
+def test_gpu_node_pipeline_on_a_video_batch():
+    """81 frames of 480x832 (the issue's case) through the default pipeline equal the kernels on the GPU."""
+    mask = _grey(81, 480, 832, seed=3)
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    assert transfer.uses_pipeline(mask, cuda, cpu)
+    for expand, tapered in ((16, True), (16, False), (-7, True)):
+        out = masks.grow_mask(mask, expand, tapered, device=cuda, output_device=cpu)
+        assert torch.equal(out, ifd.expand_mask(mask.cuda(), expand, tapered).cpu())
+    assert torch.equal(out[:2], reference.grow_mask_node(mask[:2], -7, True))

@@ -10,6 +10,8 @@ from hypothesis import strategies as st
 
 import inpaint_fused as ifd
 from inpaint_fused import _backend, reference
+from inpaint_fused.comfyui import masks as nodes
+from inpaint_fused.ops.threshold_mask import rounded_scalar
 
 ON_GPU = torch.cuda.is_available()
 DEVICE = torch.device("cuda" if ON_GPU else "cpu")
@@ -65,6 +67,37 @@ def test_views_and_special_values(device, path):
 )
 def test_fuzz_against_stock(shape, value, dtype, seed):
     check(soft_mask(shape, DEVICE, seed, dtype), value)
+
+
+# Ties of each rounding: float32/half/bf16 halfway points, values that round up twice, overflow, tiny values.
+EDGE_SCALARS = [0.0, -0.0, 0.3, 0.5, 1.0, 1 / 3, 1 + 2**-9, 1 + 2**-8 + 2**-30, 1 + 2**-11, 1 + 2**-11 + 2**-40,
+                1 + 2**-24, 65504.0, 65520.0, 65519.99, 3.4028235e38, 3.4028236e38, 1e39, -1e39, 1e-45, 1e-40,
+                float("inf"), -float("inf"), 0.7 + 2**-30]  # fmt: skip
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
+def test_rounded_scalar_is_pytorchs_cast(dtype):
+    """The kernel's scalar, rounded without tensors, is what PyTorch's cast gives (double -> float32 -> dtype)."""
+    for value in EDGE_SCALARS:
+        want = float(torch.tensor(value, dtype=torch.float64).to(dtype).to(torch.float32))
+        assert rounded_scalar(value, dtype) == want and str(rounded_scalar(value, dtype)) == str(want), value
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (37, 53), (2, 1, 9, 70), (3, 2, 5, 7)], ids=str)
+@pytest.mark.parametrize("value", [0.0, 0.5, 0.77, 1.0])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16, torch.float64])
+def test_node_is_the_stock_expression(shape, value, dtype):
+    """ThresholdMaskFused runs the stock ``(mask > value).float()``: bit for bit, same shape, dtype and device."""
+    mask = soft_mask(shape, "cpu", hash((shape, value)) % 2**31, dtype)
+    mask.view(-1)[::5] = value
+    mask.view(-1)[1::11] = 1.0
+    mask.view(-1)[2::13] = 0.0
+    out, want = nodes.threshold(mask, value), reference.threshold_mask_node(mask, value)
+    assert out.shape == want.shape == mask.shape and out.dtype == want.dtype == torch.float32
+    assert out.device == mask.device and torch.equal(out, want)
+    if mask.numel() > 1:  # grey data on both sides of the threshold (nothing is above 1)
+        assert bool(out.any()) == (value < 1) and not bool(out.all())
+    assert torch.equal(nodes.threshold(mask.mT, value), reference.threshold_mask_node(mask.mT, value))
 
 
 def test_bad_input_names_the_argument():

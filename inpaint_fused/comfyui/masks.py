@@ -1,26 +1,30 @@
-"""The node boundary of the mask nodes: where each one runs, ComfyUI's types in and out. No math here.
+"""The node boundary of the mask nodes: where each one runs, ComfyUI's types in and out.
 
-Feather, threshold, composite and the conditioning's gray fill are memory-bound passes of a few
-bytes per pixel. Moving an image to a GPU and back costs more than the stock node's whole CPU pass,
-so each node runs on the device its inputs already live on, as the stock node does (the Triton
-kernel on a GPU, the pure-torch path on the CPU), and returns there. InpaintModelConditioning is
-the exception: its pixels go to the VAE's device anyway, so they go once, the gray fill runs there,
-and both encodes start from pixels already on the device (the stock node fills on the CPU and
-lets ``VAE.encode`` upload twice, scaling and casting on the CPU each time).
+No math here but ThresholdMask's: one comparison per element has nothing to fuse, so that node runs
+the stock expression itself. Feather, composite and the conditioning's gray fill are memory-bound
+passes of a few bytes per pixel. Moving an image to a GPU and back costs more than the stock node's
+whole CPU pass, so each node runs on the device its inputs already live on, as the stock node does
+(the Triton kernel on a GPU, the pure-torch path on the CPU), and returns there.
+InpaintModelConditioning is the exception: its pixels go to the VAE's device anyway, so they go
+once, the gray fill runs there, and both encodes start from pixels already on the device (the stock
+node fills on the CPU and lets ``VAE.encode`` upload twice, scaling and casting on the CPU each time).
 
 GrowMaskFused runs on ComfyUI's torch device when Triton runs there (a grow of 64 costs the CPU far
 more than the round trip), else on the CPU's pure-torch path, and returns on ComfyUI's intermediate
-device. Nothing from ComfyUI is imported at module level (it runs and is tested without ComfyUI).
+device; a large CPU mask goes through the GPU in chunks with the copies overlapped (``transfer.py``).
+Nothing from ComfyUI is imported at module level (it runs and is tested without ComfyUI).
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Optional
 
 import torch
 
-from .. import _backend, api, masks, reference
+from .. import _backend, api, masks, ops, reference
 from ..ops.expand_mask_torch import expand_mask_torch
+from . import transfer
 
 
 def feather(mask: torch.Tensor, left: int, top: int, right: int, bottom: int) -> torch.Tensor:
@@ -29,8 +33,14 @@ def feather(mask: torch.Tensor, left: int, top: int, right: int, bottom: int) ->
 
 
 def threshold(mask: torch.Tensor, value: float) -> torch.Tensor:
-    """``ThresholdMaskFused``: the MASK of "ThresholdMask", on the mask's device."""
-    return masks.threshold_mask(mask, value)
+    """``ThresholdMaskFused``: the MASK of "ThresholdMask": the stock expression itself, on the mask's device.
+
+    One comparison per element is nothing to fuse: PyTorch's own two kernels (compare, cast) beat a
+    Triton launch on a GPU up to a 16-frame batch and are the CPU path anyway, so the node runs the stock
+    ``(mask > value).float()``: the stock result by construction, at the stock cost
+    (``inpaint_fused.threshold_mask`` keeps the one-pass kernel for callers that want it).
+    """
+    return (mask > value).float()
 
 
 def composite(
@@ -109,8 +119,12 @@ def grow_mask(
         mask = mask.reshape((-1, mask.shape[-2], mask.shape[-1]))
     mask, expand, tapered_corners = api.check_expand_mask_args(mask, expand, tapered_corners)
     device = torch_device() if device is None else torch.device(device)
+    output_device = intermediate_device() if output_device is None else torch.device(output_device)
     if device.type == "cuda" and _backend.uses_triton(device):
+        if transfer.uses_pipeline(mask, device, output_device):
+            grow = functools.partial(ops.expand_mask.expand_mask, expand=expand, tapered_corners=tapered_corners)
+            return transfer.map_frames(grow, mask, device, transfer.frames_per_chunk(mask), transfer.PINNED_OUTPUT)
         out = api.expand_mask(mask.to(device), expand, tapered_corners)
     else:
         out = expand_mask_torch(mask.cpu(), expand, tapered_corners)
-    return out.to(intermediate_device() if output_device is None else output_device)
+    return out.to(output_device)

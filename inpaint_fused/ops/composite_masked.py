@@ -25,10 +25,12 @@ from .. import _backend, reference
 from .launch import cdiv, check_index_range
 
 TRITON_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
-# (BLOCK_ROWS, BLOCK, num_warps): one row segment of 1024 elements per program on a GPU; the
-# interpreter pays per program, so it takes many rows at once.
-GPU_TILE = (1, 1024, 4)
-INTERPRETER_TILE = (16, 128, 1)
+# (BLOCK_ROWS, BLOCK, num_warps, PIXEL_TILES): see the kernel. GPU default: flat rows of 1024 elements,
+# one row per program, 4 warps, the config the H200 ran at 85 % of its copy bandwidth at 16 x 1024^2
+# before dense sources were read at the flat index too; bench/sweep_composite.py sweeps rows, widths,
+# warps and the pixel tiling. Interpreter: small enough that the tests cross seams.
+GPU_TILE = (1, 1024, 4, False)
+INTERPRETER_TILE = (8, 32, 1, False)
 
 
 def output_channels(destination: torch.Tensor, source: torch.Tensor) -> int:
@@ -47,16 +49,14 @@ def _source_nchw(destination: torch.Tensor, source: torch.Tensor, resize_source:
     return source
 
 
-def _mask_at_source_size(mask: torch.Tensor, source: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """``(Bm, 1, Hs, Ws)``: the stock mask resize (on the stock node's copy, so with its strides),
-    skipped where it reproduces the mask: every finite value (an infinite one, which the CPU resize turns
-    into NaN, blends to NaN either way with non-negative images)."""
+def _mask_at_source_size(mask: torch.Tensor, size: tuple[int, int], device: torch.device) -> torch.Tensor:
+    """``(Bm, 1, Hs, Ws)`` for the source's ``size = (Hs, Ws)``: the stock mask resize (on the stock node's
+    copy, so with its strides), skipped where it reproduces the mask: every finite value (an infinite one,
+    which the CPU resize turns into NaN, blends to NaN either way with non-negative images)."""
     shape = (-1, 1, mask.shape[-2], mask.shape[-1])
-    if mask.shape[-2:] == source.shape[-2:]:
+    if mask.shape[-2:] == size:
         return mask.to(device).reshape(shape)
-    return F.interpolate(
-        mask.to(device, copy=True).reshape(shape), size=(source.shape[-2], source.shape[-1]), mode="bilinear"
-    )
+    return F.interpolate(mask.to(device, copy=True).reshape(shape), size=size, mode="bilinear")
 
 
 def _composite_torch(
@@ -76,7 +76,7 @@ def _composite_torch(
     if mask is None:
         m = torch.ones((1, 1, 1, 1), dtype=src.dtype, device=src.device)
     else:
-        m = _mask_at_source_size(mask, src, out.device)
+        m = _mask_at_source_size(mask, (src.shape[-2], src.shape[-1]), out.device)
         m = reference.repeat_to_batch_size(m, batch)[:, :, :vis_h, :vis_w].movedim(1, -1)
     blended = m * s
     blended = blended + (1 - m) * window
@@ -87,35 +87,49 @@ def _composite_torch(
 def _composite_triton(
     destination: torch.Tensor, source: torch.Tensor, x: int, y: int, resize_source: bool, mask: Optional[torch.Tensor]
 ) -> torch.Tensor:
-    src = _source_nchw(destination, source, resize_source)
     batch, height, width, channels = destination.shape
+    device = destination.device
     out_channels = output_channels(destination, source)
+    if resize_source or source.device != device:
+        src = _source_nchw(destination, source, resize_source)  # the stock tensors, strides included
+        s_b, s_c, s_h, s_w = src.stride()
+        n_src, src_channels, src_h, src_w = src.shape
+    else:  # the NHWC source read in place: the same values as its NCHW view
+        src = source
+        s_b, s_h, s_w, s_c = src.stride()
+        n_src, src_h, src_w, src_channels = src.shape
+        src_channels = min(src_channels, channels)
     check_index_range(destination, "destination")
     check_index_range(src, "source")
     left, top = min(x, width), min(y, height)
-    win_h, win_w = min(src.shape[-2], height - top), min(src.shape[-1], width - left)
-    s_b, s_c, s_h, s_w = src.stride()
-    if src.shape[1] == 1:
+    win_h, win_w = min(src_h, height - top), min(src_w, width - left)
+    if src_channels == 1:
         s_c = 0  # the stock broadcast of a 1-channel source over the channels
     if mask is None:
         mask_arg, mask_strides, n_mask = src, (0, 0, 0), 1
+    elif mask.shape[-2:] == (src_h, src_w) and mask.device == device:
+        check_index_range(mask, "mask")  # at the source's size: the stock resize is a copy, read the mask itself
+        mask_arg, mask_strides, n_mask = mask, mask.stride(), mask.shape[0]
     else:
-        m = _mask_at_source_size(mask, src, destination.device)
+        m = _mask_at_source_size(mask, (src_h, src_w), device)
         check_index_range(m, "mask")
         mask_arg, mask_strides, n_mask = m, (m.stride(0), m.stride(2), m.stride(3)), m.shape[0]
-    out = torch.empty((batch, height, width, out_channels), dtype=destination.dtype, device=destination.device)
-    gpu = destination.device.type == "cuda"
-    block_rows, block, warps = GPU_TILE if gpu else INTERPRETER_TILE
+    out = destination.new_empty((batch, height, width, out_channels))
+    gpu = destination.is_cuda
+    block_rows, block, warps, pixel_tiles = GPU_TILE if gpu else INTERPRETER_TILE
     # No fused multiply-adds: the stock node rounds each product before the sum.
     extra = {"num_warps": warps, "enable_fp_fusion": False} if gpu else {}
-    grid = (cdiv(width * out_channels, block), cdiv(height, block_rows), batch)
+    grid = (cdiv(width if pixel_tiles else width * out_channels, block), cdiv(height, block_rows), batch)
+    d_b, d_h, d_w, d_c = destination.stride()
     _backend.load_kernels()._composite_masked_kernel[grid](
         destination, src, mask_arg, out,
-        *destination.stride(), s_b, s_h, s_w, s_c, *mask_strides,
-        src.shape[0], n_mask, height, width, top, left, win_h, win_w,
-        DST_CHANNELS=channels, OUT_CHANNELS=out_channels, HAS_MASK=mask is not None,
-        DST_ROWS_DENSE=out_channels == channels and destination.stride()[2:] == (channels, 1),
-        BLOCK_ROWS=block_rows, BLOCK=block, **extra,
+        d_b, d_h, d_w, d_c, s_b, s_h, s_w, s_c, *mask_strides,
+        n_src, n_mask, height, width, top, left, win_h, win_w,
+        DST_CHANNELS=channels, OUT_CHANNELS=out_channels, CHANNELS_P2=1 << (out_channels - 1).bit_length(),
+        HAS_MASK=mask is not None,
+        DST_ROWS_DENSE=out_channels == channels and d_w == channels and d_c == 1,
+        SRC_ROWS_DENSE=src_channels == out_channels and s_w == out_channels and s_c == 1,
+        PIXEL_TILES=pixel_tiles, BLOCK_ROWS=block_rows, BLOCK=block, **extra,
     )  # fmt: skip
     return out
 

@@ -128,9 +128,9 @@ def _running_max(
 
 def _square(mask: torch.Tensor, radius: int, negate: bool, config: ExpandConfig) -> torch.Tensor:
     """Maximum (``negate``: minimum) over the ``(2r + 1)**2`` box clipped to each image of ``mask (B, h, w)``."""
-    rows = torch.empty(mask.shape, dtype=mask.dtype, device=mask.device)
+    rows = torch.empty_like(mask, memory_format=torch.contiguous_format)
     _running_max(mask, rows, radius, True, negate, config)
-    out = torch.empty(mask.shape, dtype=mask.dtype, device=mask.device)
+    out = torch.empty_like(mask, memory_format=torch.contiguous_format)
     _running_max(rows, out, radius, False, negate, config)
     return out
 
@@ -143,12 +143,12 @@ def _diamond(mask: torch.Tensor, radius: int, negate: bool, config: ExpandConfig
     half = cdiv(h + w + 3, 2)
     m = (radius - 1) // 2
     # S_m on the rotated grid: along its rows straight from the image, then along its columns.
-    grid = torch.empty((batch * 2, half, half), dtype=mask.dtype, device=mask.device)
+    grid = mask.new_empty((batch * 2, half, half))
     _running_max(mask, grid, m, True, negate, config, rotated=True)
     if m > 0:
         rows, grid = grid, torch.empty_like(grid)
         _running_max(rows, grid, m, False, negate, config)
-    out = torch.empty(mask.shape, dtype=mask.dtype, device=mask.device)
+    out = torch.empty_like(mask, memory_format=torch.contiguous_format)
     compute = tl.float64 if mask.dtype == torch.float64 else tl.float32
     _backend.launcher("_diamond_taps_kernel")(
         (batch, cdiv(h, config.tile_h), cdiv(w, config.tile_w)),
@@ -177,7 +177,7 @@ def expand_mask(mask: torch.Tensor, expand: int, tapered_corners: bool) -> torch
     radius = min(abs(expand), h + w - 2) if tapered_corners else abs(expand)
     if radius == 0:
         return mask.clone(memory_format=torch.contiguous_format)
-    config = GPU_CONFIG if mask.device.type == "cuda" else INTERPRETER_CONFIG
+    config = GPU_CONFIG if mask.is_cuda else INTERPRETER_CONFIG
     if tapered_corners:
         return _diamond(mask, radius, expand < 0, config)
     return _square(mask, radius, expand < 0, config)

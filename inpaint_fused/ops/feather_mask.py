@@ -24,7 +24,7 @@ def mask_tile_launch(kernel, mask: torch.Tensor, out: torch.Tensor, *args) -> No
     """Launch a per-element ``(N, h, w)`` mask kernel over 2-D tiles (``feather_mask``, ``threshold_mask``)."""
     check_index_range(mask, "mask")
     n, h, w = mask.shape
-    gpu = mask.device.type == "cuda"
+    gpu = mask.is_cuda
     block_h, block_w, warps = GPU_TILE if gpu else INTERPRETER_TILE
     extra = {"num_warps": warps} if gpu else {}
     grid = (cdiv(w, block_w), cdiv(h, block_h), n)
@@ -64,7 +64,7 @@ def feather(mask: torch.Tensor, left: int, top: int, right: int, bottom: int) ->
     """The implementation behind the op: the kernel where Triton runs and the dtype fits, else torch."""
     if not (_backend.uses_triton(mask.device) and mask.dtype in TRITON_DTYPES):
         return _feather_torch(mask, left, top, right, bottom)
-    out = torch.empty(mask.shape, dtype=mask.dtype, device=mask.device)
+    out = torch.empty_like(mask, memory_format=torch.contiguous_format)
     mask_tile_launch(_backend.load_kernels()._feather_mask_kernel, mask, out, left, top, right, bottom)
     return out
 

@@ -8,6 +8,9 @@ PyTorch compares a tensor with a Python scalar in the tensor's dtype.
 
 from __future__ import annotations
 
+import math
+import struct
+
 import torch
 
 from .. import _backend
@@ -16,14 +19,36 @@ from .feather_mask import mask_tile_launch
 TRITON_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
 
 
+def _pack_round(value: float, code: str) -> float:
+    """``value`` through C's cast to the ``struct`` format ``code`` ("f" float32, "e" float16), overflow to inf."""
+    try:
+        return struct.unpack(code, struct.pack(code, value))[0]
+    except OverflowError:  # the cast's result is infinite where the value is not: struct refuses, C gives inf
+        return math.copysign(math.inf, value)
+
+
+def rounded_scalar(value: float, dtype: torch.dtype) -> float:
+    """A Python scalar as PyTorch compares it with a ``dtype`` tensor: cast to that dtype (c10 casts a double
+    to a half type through float32), returned as a float that float32 holds exactly.
+
+    Plain host arithmetic (no tensor, no device): the kernel's only per-call scalar work.
+    """
+    single = _pack_round(value, "f")
+    if dtype == torch.float16:
+        return _pack_round(single, "e")
+    if dtype == torch.bfloat16 and not math.isnan(single):
+        bits = struct.unpack("<I", struct.pack("<f", single))[0]
+        bits = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16 << 16  # c10's round to nearest even
+        return struct.unpack("<f", struct.pack("<I", bits))[0]
+    return single
+
+
 def threshold(mask: torch.Tensor, value: float) -> torch.Tensor:
     """The implementation behind the op, on a ``(N, h, w)`` mask."""
     if not (_backend.uses_triton(mask.device) and mask.dtype in TRITON_DTYPES):
         return (mask > value).float()
-    # The scalar as PyTorch sees it: rounded to the mask dtype, then (exactly) to float32 for the kernel.
-    rounded = float(torch.tensor(value, dtype=torch.float64).to(mask.dtype).to(torch.float32))
-    out = torch.empty(mask.shape, dtype=torch.float32, device=mask.device)
-    mask_tile_launch(_backend.load_kernels()._threshold_mask_kernel, mask, out, rounded)
+    out = torch.empty_like(mask, dtype=torch.float32, memory_format=torch.contiguous_format)
+    mask_tile_launch(_backend.load_kernels()._threshold_mask_kernel, mask, out, rounded_scalar(value, mask.dtype))
     return out
 
 

@@ -17,22 +17,15 @@ import inpaint_fused as ifd
 from inpaint_fused import _backend
 from inpaint_fused.benchmarking import cases
 from inpaint_fused.diffusers import prepare_masked_image
-from inpaint_fused.ops import expand_mask, launch, prepare_diffusers_inpaint, prepare_inpaint
+from inpaint_fused.ops import expand_mask, prepare_diffusers_inpaint, prepare_inpaint
 
 CONFIGS = {
-    "L share 8 carry": launch.LaunchConfig(16, 32, 4, 1, 512, 4, 16, warm_up_share=8, short_rows=False),
-    "L share 8 short": launch.LaunchConfig(16, 32, 4, 1, 512, 4, 16, warm_up_share=8),
-    "K 32x32w8 share 8 short": launch.LaunchConfig(32, 32, 8, 1, 512, 4, 16, warm_up_share=8),
-    "J 8x32w1 share 8 short": launch.LaunchConfig(8, 32, 1, 1, 512, 4, 16, warm_up_share=8),
-    "L share 8 short stages 3": launch.LaunchConfig(16, 32, 4, 1, 512, 4, 16, warm_up_share=8, fill_stages=3),
+    "default": prepare_inpaint.GPU_CONFIG,
+    "default + pixel tiles": prepare_inpaint.GPU_CONFIG._replace(pixel_tiles=True),
 }
 DIFFUSERS_CONFIGS = {
-    "a 8x128w4 / 8x128w4 p4": launch.LaunchConfig(8, 128, 4, 8, 128, 4, 4),
-    "b 32x32w4 / 8x128w4 p4": launch.LaunchConfig(32, 32, 4, 8, 128, 4, 4),
-    "c 32x32w4 / 1x512w4 p16": launch.LaunchConfig(32, 32, 4, 1, 512, 4, 16),
-    "d 32x32w4 / 1x1024w4 p16": launch.LaunchConfig(32, 32, 4, 1, 1024, 4, 16),
-    "e 32x32w4 / 2x512w4 p16": launch.LaunchConfig(32, 32, 4, 2, 512, 4, 16),
-    "f 16x32w2 / 1x512w4 p32": launch.LaunchConfig(16, 32, 2, 1, 512, 4, 32),
+    "default": prepare_diffusers_inpaint.GPU_CONFIG,
+    "default, one-row image tiles of 1024": prepare_diffusers_inpaint.GPU_CONFIG._replace(fill_block_w=1024),
 }
 DIFFUSERS_CASES = [
     ("1024 g0 bf16", 1, 1, 0),

@@ -3,8 +3,9 @@
 
     python3 bench/host_overhead.py
 
-Rows: the public call (validation included), the op without validation, each Triton launch through
-``_backend.Launcher`` and through Triton's own ``kernel[grid](...)``, and one ``torch.empty``.
+Rows: a one-element torch op, Triton launches of a kernel with 1 and 26 arguments (the fill kernel has
+30 and 10 constexprs), the public call (validation included), the op without validation (geometry,
+allocations, two launches) and one ``torch.empty``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import triton
 import triton.language as tl
 
 import inpaint_fused as ifd
-from inpaint_fused import _backend
 from inpaint_fused.ops import launch, prepare_inpaint
 
 
@@ -52,7 +52,6 @@ def main() -> None:
         ("torch: one.add_(1)", lambda: one.add_(1)),
         ("triton: 1-argument kernel[grid](...)", lambda: _store_one[(1,)](one)),
         ("triton: 26-argument kernel[grid](...)", lambda: _store_one_many_args[(1,)](one, *ints, Z=1)),
-        ("triton: 26-argument Launcher", lambda: many(one)),
         ("prepare_inpaint (public call)", lambda: ifd.prepare_inpaint(pixels, mask, 6, vae_dtype=torch.bfloat16)),
         (
             "op implementation (no validation)",
@@ -60,34 +59,6 @@ def main() -> None:
         ),
         ("torch.empty (1, 3, 64, 64) bf16", lambda: torch.empty((1, 3, 64, 64), dtype=torch.bfloat16, device="cuda")),
     ]
-    many_launcher = _backend.Launcher(_store_one_many_args)
-
-    def many(x):
-        many_launcher((1,), x, *ints, Z=1)
-
-    recorded = {}
-    original = _backend.Launcher.__call__
-
-    def record(self, grid, *args, options=None, **constexprs):
-        recorded.setdefault(self.kernel.__name__, (self, grid, args, options or {}, constexprs))
-        return original(self, grid, *args, options=options, **constexprs)
-
-    _backend.Launcher.__call__ = record
-    ifd.prepare_inpaint(pixels, mask, 6, vae_dtype=torch.bfloat16)
-    _backend.Launcher.__call__ = original
-    for name, (launcher, grid, args, options, constexprs) in recorded.items():
-        rows.append(
-            (
-                f"{name}: Launcher",
-                lambda la=launcher, g=grid, a=args, o=options, c=constexprs: la(g, *a, options=o, **c),
-            )
-        )
-        rows.append(
-            (
-                f"{name}: kernel[grid](...)",
-                lambda la=launcher, g=grid, a=args, o=options, c=constexprs: la.kernel[g](*a, **c, **o),
-            )
-        )
     for label, fn in rows:
         print(f"{label:45s} {per_call(fn):7.1f} us", flush=True)
 

@@ -25,11 +25,11 @@ from .. import _backend, reference
 from .launch import cdiv, check_index_range
 
 TRITON_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
-# (BLOCK_ROWS, BLOCK, num_warps, PIXEL_TILES): see the kernel. GPU default: flat rows of 1024 elements,
-# one row per program, 4 warps, the config the H200 ran at 85 % of its copy bandwidth at 16 x 1024^2
-# before dense sources were read at the flat index too; bench/sweep_composite.py sweeps rows, widths,
-# warps and the pixel tiling. Interpreter: small enough that the tests cross seams.
-GPU_TILE = (1, 1024, 4, False)
+# (BLOCK_ROWS, BLOCK, num_warps, PIXEL_TILES): see the kernel. GPU default: flat rows of 512 elements,
+# one row per program, 2 warps, the best of bench/sweep_composite.py on the H200 (16 x 1024^2: 97 % of a
+# copy of the same bytes with a same-size mask, 102 % without one); the pixel tiling lost everywhere.
+# Interpreter: small enough that the tests cross seams.
+GPU_TILE = (1, 512, 2, False)
 INTERPRETER_TILE = (8, 32, 1, False)
 
 

@@ -105,8 +105,7 @@ def _running_max(
     # at least 4 radii and 4 tiles long, so that the extra reads stay a fraction whatever the radius.
     seg_len = max(run_length(n, scan.block_t, runs, 8 * radius), min(4 * scan.block_t, round_up(n, scan.block_t)))
     compute = tl.float64 if src.dtype == torch.float64 else tl.float32
-    _backend.launcher("_running_max_kernel")(
-        (batch, line_blocks, cdiv(n, seg_len)),
+    _backend.load_kernels()._running_max_kernel[(batch, line_blocks, cdiv(n, seg_len))](
         src,
         dst,
         *strides,
@@ -122,7 +121,7 @@ def _running_max(
         BLOCK_T=scan.block_t,
         BLOCK_L=scan.block_l,
         LOG_T=scan.block_t.bit_length() - 1,
-        options=_triton_meta(src.device, scan),
+        **_triton_meta(src.device, scan),
     )
 
 
@@ -150,8 +149,7 @@ def _diamond(mask: torch.Tensor, radius: int, negate: bool, config: ExpandConfig
         _running_max(rows, grid, m, False, negate, config)
     out = torch.empty_like(mask, memory_format=torch.contiguous_format)
     compute = tl.float64 if mask.dtype == torch.float64 else tl.float32
-    _backend.launcher("_diamond_taps_kernel")(
-        (batch, cdiv(h, config.tile_h), cdiv(w, config.tile_w)),
+    _backend.load_kernels()._diamond_taps_kernel[(batch, cdiv(h, config.tile_h), cdiv(w, config.tile_w))](
         grid,
         out,
         *out.stride(),
@@ -163,7 +161,7 @@ def _diamond(mask: torch.Tensor, radius: int, negate: bool, config: ExpandConfig
         COMPUTE=compute,
         BLOCK_H=config.tile_h,
         BLOCK_W=config.tile_w,
-        options=_triton_meta(mask.device, config.tile_warps),
+        **_triton_meta(mask.device, config.tile_warps),
     )
     return out
 

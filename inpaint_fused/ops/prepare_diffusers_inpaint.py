@@ -96,8 +96,7 @@ def _launch(
         row_blocks = cdiv(height, config.rows_block_h)
         # Runs of columns as the core's pass A: enough to fill the device, each at least about half the window.
         cols_per_program = run_length(width, config.rows_block_w, target // max(1, n_masks * row_blocks), win)
-        _backend.launcher("_diffusers_grow_rows_kernel")(
-            (n_masks, row_blocks, cdiv(width, cols_per_program)),
+        _backend.load_kernels()._diffusers_grow_rows_kernel[(n_masks, row_blocks, cdiv(width, cols_per_program))](
             mask,
             scratch,
             mask.stride(0),
@@ -111,7 +110,7 @@ def _launch(
             BLOCK_H=config.rows_block_h,
             BLOCK_COUNTS=config.block_counts(win),
             BLOCK_W=config.rows_block_w,
-            options=config.warps(device, config.rows_warps),
+            **config.warps(device, config.rows_warps),
         )
     else:
         win, before = 1, 0
@@ -122,8 +121,7 @@ def _launch(
     warm_up = config.warm_up(win) if grows else 0
     rows_per_program = run_length(height, block_h, target // max(1, n_out * n_col), warm_up)
     grid = (n_out, cdiv(height, rows_per_program), n_col)
-    _backend.launcher("_diffusers_inpaint_kernel")(
-        grid,
+    _backend.load_kernels()._diffusers_inpaint_kernel[grid](
         image,
         mask,
         scratch,
@@ -154,7 +152,7 @@ def _launch(
         BLOCK_COUNTS=grows and config.block_counts(win),
         BLOCK_H=block_h,
         BLOCK_W=block_w,
-        options=config.warps(device, config.fill_warps),
+        **config.warps(device, config.fill_warps),
     )
     return out, latent
 

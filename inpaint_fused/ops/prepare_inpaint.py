@@ -76,8 +76,7 @@ def _launch(
         row_blocks = cdiv(out_h, block_h)
         runs_wanted = target // max(1, n_masks * row_blocks)
         cols_per_program = run_length(out_w, block_w, runs_wanted, win, config.warm_up_share)
-        _backend.launcher("_box_rows_kernel")(
-            (n_masks, row_blocks, cdiv(out_w, cols_per_program)),
+        _backend.load_kernels()._box_rows_kernel[(n_masks, row_blocks, cdiv(out_w, cols_per_program))](
             mask,
             scratch,
             mask.stride(0),
@@ -101,7 +100,7 @@ def _launch(
             BLOCK_COUNTS=config.block_counts(win),
             SHORT=win <= block_w and config.short_rows,
             BLOCK_W=block_w,
-            options=config.warps(device, config.rows_warps),
+            **config.warps(device, config.rows_warps),
         )
     else:
         scratch = noise
@@ -125,8 +124,7 @@ def _launch(
     n_col = cdiv(out_w, block_w)
     rows_per_program = run_length(out_h, block_h, target // max(1, n_out * n_col), warm_up, config.warm_up_share)
     grid = (n_out, cdiv(out_h, rows_per_program), n_col)
-    _backend.launcher("_inpaint_fill_kernel")(
-        grid,
+    _backend.load_kernels()._inpaint_fill_kernel[grid](
         pix_args[0],
         mask,
         scratch,
@@ -164,7 +162,7 @@ def _launch(
         PIXEL_TILES=config.pixel_tiles and block_h == 1,
         BLOCK_H=block_h,
         BLOCK_W=block_w,
-        options=config.warps(device, config.fill_warps),
+        **config.warps(device, config.fill_warps),
     )
     return out, noise
 

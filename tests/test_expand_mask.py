@@ -291,8 +291,14 @@ def test_chunks_are_whole_frames_within_the_budget():
     assert transfer.frames_per_chunk(mask, 100) == 1  # at least one frame
     assert transfer.frames_per_chunk(mask, 2**40) == 81  # at most the batch
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    big = torch.empty(transfer.PIPELINE_MIN_BYTES // 4)
-    small = torch.empty(transfer.PIPELINE_MIN_BYTES // 4 - 1)
+    assert transfer.uses_pipeline(torch.empty(1), cuda, cpu)  # the default: every size (faster on the H200)
+
+
+def test_pipeline_threshold(monkeypatch):
+    monkeypatch.setattr(transfer, "PIPELINE_MIN_BYTES", 4096)
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    big = torch.empty(1024)
+    small = torch.empty(1023)
     assert transfer.uses_pipeline(big, cuda, cpu)
     assert not transfer.uses_pipeline(small, cuda, cpu)
     assert not transfer.uses_pipeline(big, cpu, cpu) and not transfer.uses_pipeline(big, cuda, cuda)

@@ -2,6 +2,8 @@
 
 python bench/precompute_table.py bench/results/precompute-h200.json              # print the block
 python bench/precompute_table.py bench/results/precompute-h200.json --readme README.md   # replace it there
+python bench/precompute_table.py bench/results/precompute-h200.json --masks bench/results/masks-h200.json ...
+    # part (d) from a later bench/bench_masks.py run
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ from pathlib import Path
 START, END = "<!-- precompute-table:start -->", "<!-- precompute-table:end -->"
 
 
-def render(result: dict) -> str:
-    """Markdown of one result file: the four measurements and where they come from."""
+def render(result: dict, masks_result: dict | None = None) -> str:
+    """Markdown of one result file: the four measurements and where they come from; part (d) from a later
+    ``bench/bench_masks.py`` file when one is given (its commit named)."""
     env, config, r = result["environment"], result["config"], result["results"]
-    masks = r["masks"]
+    masks = r["masks"] if masks_result is None else masks_result["results"]["masks"]
     encodes = "masked + original latent" if config["keep_original"] else "masked latent"
     rows = [
         ("(a) the VAE alone, batches already on the GPU", f"{r['vae_ceiling_img_s']:.0f}", "ceiling"),
@@ -44,6 +47,11 @@ def render(result: dict) -> str:
         *(f"| {name} | {value} | {note} |" for name, value, note in rows),
         "",
         _mask_line(masks, config["size"])
+        + (
+            ""
+            if masks_result is None
+            else f" (bench/bench_masks.py, commit {str(masks_result['environment'].get('commit'))[:10]}.)"
+        )
         + f" cuDNN autotuning would lift (a) to {r['vae_ceiling_autotuned_img_s']:.0f} images/s at the price of"
         " run-to-run bit reproducibility.",
         END,
@@ -80,8 +88,10 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("result", type=Path, help="JSON written by bench/bench_precompute.py")
     parser.add_argument("--readme", type=Path, help="replace the block in this file instead of printing it")
+    parser.add_argument("--masks", type=Path, help="part (d) from this bench/bench_masks.py JSON instead")
     args = parser.parse_args(argv)
-    block = render(json.loads(args.result.read_text()))
+    masks = json.loads(args.masks.read_text()) if args.masks else None
+    block = render(json.loads(args.result.read_text()), masks)
     if args.readme is None:
         print(block)
         return 0

@@ -433,3 +433,28 @@ def test_one_row_fill_tiles_with_and_without_pixel_tiles(
     pixels = random_pixels((2, *shape, channels), device=device, generator=g)
     mask_shape = shape if mask_size == "same" else mask_size
     check(pixels, random_mask((2, *mask_shape), device, g), value, was=was, vae_dtype=vae_dtype)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("was", [False, True])
+def test_cuda_graph_capture_and_replay(was):
+    """Both kernels are capturable in a CUDA graph: a replay on new inputs gives the eager result."""
+    g = torch.Generator().manual_seed(3)
+    pixels = random_pixels((2, 256, 320, 3), device="cuda", generator=g)
+    mask = random_mask((2, 256, 320), "cuda", g)
+    fn = ifd.prepare_inpaint_was if was else ifd.prepare_inpaint
+    value = -9 if was else 6
+    fn(pixels, mask, value, vae_dtype=torch.bfloat16)  # compile outside the capture
+    torch.cuda.synchronize()
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        captured = fn(pixels, mask, value, vae_dtype=torch.bfloat16)
+    new_pixels = random_pixels((2, 256, 320, 3), device="cuda", generator=g)
+    new_mask = random_mask((2, 256, 320), "cuda", g)
+    pixels.copy_(new_pixels)
+    mask.copy_(new_mask)
+    graph.replay()
+    torch.cuda.synchronize()
+    eager = fn(new_pixels, new_mask, value, vae_dtype=torch.bfloat16)
+    assert torch.equal(captured.pixels, eager.pixels)
+    assert torch.equal(captured.noise_mask, eager.noise_mask)

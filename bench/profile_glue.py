@@ -1,4 +1,4 @@
-"""Host time of the mask chain's Python glue per call, the kernels themselves replaced by no-ops.
+"""Host time of the Python glue per call (core ops and the mask chain), the kernels themselves replaced by no-ops.
 
 Validation, dispatch (``_call``), geometry, allocations and the launch arguments of each public
 function and node, on tiny CPU tensors, with ``_backend.uses_triton`` forced on and every Triton
@@ -47,6 +47,8 @@ def cases() -> dict:
         "composite-nomask": lambda: ifd.composite_masked(image, image, 0, 0, False, None),
         "composite-resized-mask": lambda: ifd.composite_masked(image, image, 0, 0, False, small),
         "conditioning": lambda: ifd.prepare_inpaint_conditioning(image, mask),
+        "prepare_inpaint g6 bf16": lambda: ifd.prepare_inpaint(image, mask, 6, vae_dtype=torch.bfloat16),
+        "prepare_inpaint_was -3": lambda: ifd.prepare_inpaint_was(image, mask, -3),
         "expand-taper": lambda: ifd.expand_mask(mask, 3, True),
         "expand-square": lambda: ifd.expand_mask(mask, 3, False),
         "node-feather": lambda: nodes.feather(mask, 4, 4, 4, 4),

@@ -458,3 +458,21 @@ def test_cuda_graph_capture_and_replay(was):
     eager = fn(new_pixels, new_mask, value, vae_dtype=torch.bfloat16)
     assert torch.equal(captured.pixels, eager.pixels)
     assert torch.equal(captured.noise_mask, eager.noise_mask)
+
+
+def test_launch_plans_are_cached_per_layout(device):
+    """The geometry of a launch is computed once per layout and setting; another stride is another plan."""
+    from inpaint_fused.ops import prepare_inpaint as op_module
+
+    g = torch.Generator().manual_seed(11)
+    pixels = random_pixels((1, 24, 40, 3), device=device, generator=g)
+    mask = random_mask((1, 24, 40), device, g)
+    first = ifd.prepare_inpaint(pixels, mask, 6, vae_dtype=torch.bfloat16)
+    hits = op_module._plan.cache_info().hits
+    again = ifd.prepare_inpaint(pixels, mask, 6, vae_dtype=torch.bfloat16)
+    assert op_module._plan.cache_info().hits == hits + 1
+    assert torch.equal(first.pixels, again.pixels) and torch.equal(first.noise_mask, again.noise_mask)
+    misses = op_module._plan.cache_info().misses
+    strided = pixels.transpose(1, 2).contiguous().transpose(1, 2)  # same values, other strides
+    check(strided, mask, 6, vae_dtype=torch.bfloat16)
+    assert op_module._plan.cache_info().misses == misses + 1

@@ -144,9 +144,14 @@ def fill_width(config: LaunchConfig, n_out: int, out_h: int, out_w: int, warm_up
 
 def check_index_range(tensor: torch.Tensor, name: str) -> None:
     """The kernels index inside one image with 32 bits: refuse an image whose span does not fit."""
-    span = sum((size - 1) * abs(stride) for size, stride in zip(tensor.shape[1:], tensor.stride()[1:], strict=True))
+    check_span(tuple(tensor.shape), tensor.stride(), name)
+
+
+def check_span(shape: tuple[int, ...], strides: tuple[int, ...], name: str) -> None:
+    """:func:`check_index_range` from a tensor's shape and strides."""
+    span = sum((size - 1) * abs(stride) for size, stride in zip(shape[1:], strides[1:], strict=True))
     if span >= 2**31:
         raise ValueError(
-            f"{name}: one image of shape {tuple(tensor.shape[1:])} spans {span} elements; the kernels index "
+            f"{name}: one image of shape {tuple(shape[1:])} spans {span} elements; the kernels index "
             "inside an image with 32 bits (up to 2**31 elements)"
         )

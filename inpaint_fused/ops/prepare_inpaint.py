@@ -12,7 +12,8 @@ the same mask policy.
 
 from __future__ import annotations
 
-from typing import Optional
+import functools
+from typing import NamedTuple, Optional
 
 import torch
 
@@ -22,7 +23,7 @@ from .launch import (
     LaunchConfig,
     Morphology,
     cdiv,
-    check_index_range,
+    check_span,
     clip_window,
     core_morphology,
     crop_geometry,
@@ -45,54 +46,56 @@ def sanitize_mask(mask: torch.Tensor) -> torch.Tensor:
     return torch.nan_to_num(mask, nan=0.0).clamp_(0, 1)
 
 
-def _launch(
-    pixels: Optional[torch.Tensor],
-    mask: torch.Tensor,
+class _Plan(NamedTuple):
+    """Everything of a launch that follows from shapes, strides, dtypes and settings: computed once per
+    combination (``_plan``), so a call only allocates its outputs and launches."""
+
+    noise_shape: tuple[int, ...]
+    scratch_shape: Optional[tuple[int, ...]]
+    out_shape: Optional[tuple[int, ...]]
+    rows_grid: tuple[int, int, int]
+    rows_scalars: tuple[int, ...]
+    rows_constants: dict
+    fill_grid: tuple[int, int, int]
+    pixel_strides: tuple[int, ...]
+    fill_scalars: tuple[int, ...]
+    fill_constants: dict
+
+
+@functools.lru_cache(maxsize=256)
+def _plan(
+    pixel_layout: Optional[tuple[tuple[int, ...], tuple[int, ...]]],
+    mask_layout: tuple[tuple[int, ...], tuple[int, ...]],
+    device: torch.device,
     morph: Morphology,
     ratio: int,
     vae_dtype: Optional[torch.dtype],
-) -> tuple[Optional[torch.Tensor], torch.Tensor]:
-    check_index_range(mask, "mask")
-    if pixels is not None:
-        check_index_range(pixels, "pixels")
-    device = mask.device
-    n_masks, h, w = mask.shape
-    if pixels is None:
+    config: LaunchConfig,
+) -> _Plan:
+    (n_masks, h, w), mask_strides = mask_layout
+    check_span((n_masks, h, w), mask_strides, "mask")
+    if pixel_layout is None:
         n_pix, height, width, channels = 0, h, w, 0
+        pixel_strides = (0, 0, 0, 0)
     else:
-        n_pix, height, width, channels = pixels.shape
+        (n_pix, height, width, channels), pixel_strides = pixel_layout
+        check_span((n_pix, height, width, channels), pixel_strides, "pixels")
     out_h, out_w, off_h, off_w = crop_geometry(height, width, ratio)
     n_out = max(n_pix, n_masks)
     same_size = (h, w) == (height, width)
-    noise = torch.empty((n_masks, 1, out_h, out_w), dtype=torch.float32, device=device)
-    config = GPU_CONFIG if device.type == "cuda" else INTERPRETER_CONFIG
-
     grows = morph.grows
     win, before = clip_window(morph, out_h, out_w) if grows else (1, 0)
     target = config.program_target(device)
+
+    rows_grid, rows_scalars, rows_constants = (0, 0, 0), (), {}
     if grows:
-        scratch = torch.empty((n_masks, out_h, out_w), dtype=torch.uint8, device=device)
         block_h, block_w = config.rows_block_h, config.rows_block_w
         row_blocks = cdiv(out_h, block_h)
         runs_wanted = target // max(1, n_masks * row_blocks)
         cols_per_program = run_length(out_w, block_w, runs_wanted, win, config.warm_up_share)
-        _backend.load_kernels()._box_rows_kernel[(n_masks, row_blocks, cdiv(out_w, cols_per_program))](
-            mask,
-            scratch,
-            mask.stride(0),
-            mask.stride(1),
-            mask.stride(2),
-            h,
-            w,
-            height,
-            width,
-            out_h,
-            out_w,
-            off_h,
-            off_w,
-            win,
-            before,
-            cols_per_program,
+        rows_grid = (n_masks, row_blocks, cdiv(out_w, cols_per_program))
+        rows_scalars = (*mask_strides, h, w, height, width, out_h, out_w, off_h, off_w, win, before, cols_per_program)
+        rows_constants = dict(
             INVERT=morph.invert,
             KEEP_BASE=not morph.fill_from_grown,
             SAME_SIZE=same_size,
@@ -102,57 +105,29 @@ def _launch(
             BLOCK_W=block_w,
             **config.warps(device, config.rows_warps),
         )
-    else:
-        scratch = noise
 
-    if pixels is None:
-        out = None
-        pix_args = (noise, 0, 0, 0, 0)
-        out_args = (noise, 0, 0, 0, 0)
+    if pixel_layout is None:
+        out_shape, out_strides = None, (0, 0, 0, 0)
+    elif vae_dtype is None:
+        out_shape = (n_out, out_h, out_w, channels)
+        out_strides = (out_h * out_w * channels, out_w * channels, channels, 1)
     else:
-        pix_args = (pixels, *pixels.stride())
-        if vae_dtype is None:
-            out = torch.empty((n_out, out_h, out_w, channels), dtype=pixels.dtype, device=device)
-            out_args = (out, *out.stride())
-        else:
-            out = torch.empty((n_out, 3, out_h, out_w), dtype=vae_dtype, device=device)
-            s_b, s_c, s_h, s_w = out.stride()
-            out_args = (out, s_b, s_h, s_w, s_c)
+        out_shape = (n_out, 3, out_h, out_w)
+        out_strides = (3 * out_h * out_w, out_w, 1, out_h * out_w)  # (b, h, w, c) of the NCHW output
 
     warm_up = config.warm_up(win) if grows else 0
     block_h, block_w = config.fill_block_h, fill_width(config, n_out, out_h, out_w, warm_up, target)
     n_col = cdiv(out_w, block_w)
     rows_per_program = run_length(out_h, block_h, target // max(1, n_out * n_col), warm_up, config.warm_up_share)
-    grid = (n_out, cdiv(out_h, rows_per_program), n_col)
-    _backend.load_kernels()._inpaint_fill_kernel[grid](
-        pix_args[0],
-        mask,
-        scratch,
-        noise,
-        out_args[0],
-        *pix_args[1:],
-        mask.stride(0),
-        mask.stride(1),
-        mask.stride(2),
-        *out_args[1:],
-        n_pix,
-        n_masks,
-        h,
-        w,
-        height,
-        width,
-        out_h,
-        out_w,
-        channels,
-        off_h,
-        off_w,
-        win,
-        before,
-        rows_per_program,
+    fill_scalars = (
+        *mask_strides, *out_strides, n_pix, n_masks, h, w, height, width, out_h, out_w, channels,
+        off_h, off_w, win, before, rows_per_program,
+    )  # fmt: skip
+    fill_constants = dict(
         GROW=grows,
         INVERT=morph.invert,
         FILL_FROM_GROWN=morph.fill_from_grown,
-        HAS_PIXELS=pixels is not None,
+        HAS_PIXELS=pixel_layout is not None,
         VAE_OUT=vae_dtype is not None,
         SAME_SIZE=same_size,
         ROWS_BLOCK=config.rows_block_h,
@@ -163,6 +138,53 @@ def _launch(
         BLOCK_H=block_h,
         BLOCK_W=block_w,
         **config.warps(device, config.fill_warps),
+    )
+    return _Plan(
+        (n_masks, 1, out_h, out_w),
+        (n_masks, out_h, out_w) if grows else None,
+        out_shape,
+        rows_grid,
+        rows_scalars,
+        rows_constants,
+        (n_out, cdiv(out_h, rows_per_program), n_col),
+        tuple(pixel_strides),
+        fill_scalars,
+        fill_constants,
+    )
+
+
+def _launch(
+    pixels: Optional[torch.Tensor],
+    mask: torch.Tensor,
+    morph: Morphology,
+    ratio: int,
+    vae_dtype: Optional[torch.dtype],
+) -> tuple[Optional[torch.Tensor], torch.Tensor]:
+    """Allocate the outputs and launch the two passes (the geometry comes from the cached ``_plan``)."""
+    device = mask.device
+    config = GPU_CONFIG if device.type == "cuda" else INTERPRETER_CONFIG
+    pixel_layout = None if pixels is None else (tuple(pixels.shape), pixels.stride())
+    plan = _plan(pixel_layout, (tuple(mask.shape), mask.stride()), device, morph, ratio, vae_dtype, config)
+    kernels = _backend.load_kernels()
+    noise = mask.new_empty(plan.noise_shape, dtype=torch.float32)
+    if plan.scratch_shape is not None:
+        scratch = mask.new_empty(plan.scratch_shape, dtype=torch.uint8)
+        kernels._box_rows_kernel[plan.rows_grid](mask, scratch, *plan.rows_scalars, **plan.rows_constants)
+    else:
+        scratch = noise
+    if pixels is None:
+        out = None
+    else:
+        out = pixels.new_empty(plan.out_shape, dtype=pixels.dtype if vae_dtype is None else vae_dtype)
+    kernels._inpaint_fill_kernel[plan.fill_grid](
+        noise if pixels is None else pixels,
+        mask,
+        scratch,
+        noise,
+        noise if out is None else out,
+        *plan.pixel_strides,
+        *plan.fill_scalars,
+        **plan.fill_constants,
     )
     return out, noise
 

@@ -233,9 +233,6 @@ def _inpaint_fill_kernel(
     SAME_SIZE: tl.constexpr,
     ROWS_BLOCK: tl.constexpr,
     BLOCK_COUNTS: tl.constexpr,
-    STAGES: tl.constexpr,
-    EVICT: tl.constexpr,
-    PIXEL_TILES: tl.constexpr,
     BLOCK_H: tl.constexpr,
     BLOCK_W: tl.constexpr,
 ):
@@ -281,7 +278,7 @@ def _inpaint_fill_kernel(
     if GROW:
         z += _window_count(scratch_ptr, r_start - before, win, cols, x, y, BLOCK_H, BLOCK_W, ROWS_BLOCK, BLOCK_COUNTS)
 
-    for r0 in tl.range(r_start, r_end, BLOCK_H, num_stages=STAGES):
+    for r0 in range(r_start, r_end, BLOCK_H):
         rows = r0 + t
         ok = (rows < r_end) & col_ok
         if GROW:
@@ -315,7 +312,7 @@ def _inpaint_fill_kernel(
             )
             fill = grown
         noise_ok = (rows < noise_end) & col_ok
-        tl.store(noise_ptr + rows * y + cols, grown.to(tl.float32), mask=noise_ok, eviction_policy=EVICT)
+        tl.store(noise_ptr + rows * y + cols, grown.to(tl.float32), mask=noise_ok)
 
         if HAS_PIXELS:
             pix = pix_ptr + (rows + off_h) * stride_ph + (cols + off_w) * stride_pw
@@ -323,40 +320,14 @@ def _inpaint_fill_kernel(
             pix_dtype: tl.constexpr = pix_ptr.dtype.element_ty
             compute_dtype: tl.constexpr = tl.float64 if pix_dtype == tl.float64 else tl.float32
             keep = (1 - fill).to(compute_dtype)
-            if PIXEL_TILES:
-                # One [BLOCK_W, 4] tile of (pixel, channel) slots, the 4th masked: the channels of a pixel sit in
-                # neighbouring lanes, so each sector of the interleaved pixels is requested once (three
-                # strided loads per pixel request each sector three times, which bounded this pass by L2).
-                # BLOCK_H is 1: ``rows`` is the single row ``r0``.
-                slot = tl.arange(0, 4)[None, :]
-                pixel = tl.reshape(cols, [BLOCK_W, 1])
-                slot_ok = (slot < 3) & (pixel < y)
-                p = tl.load(
-                    pix_ptr + (r0 + off_h) * stride_ph + (pixel + off_w) * stride_pw + slot * stride_pc,
-                    mask=slot_ok,
-                    other=0.0,
-                    eviction_policy=EVICT,
-                ).to(compute_dtype)
+            for c in tl.static_range(3):
+                p = tl.load(pix + c * stride_pc, mask=ok, other=0.0).to(compute_dtype)
                 shifted = _round_to(p - 0.5, pix_dtype)
-                filled = _round_to(shifted * tl.reshape(keep, [BLOCK_W, 1]) + 0.5, pix_dtype)
+                filled = _round_to(shifted * keep + 0.5, pix_dtype)
                 if VAE_OUT:
                     filled = _round_to(filled * 2.0 - 1.0, pix_dtype)
                     filled = _round_to(filled, out_ptr.dtype.element_ty)
-                tl.store(
-                    out_ptr + r0 * stride_oh + pixel * stride_ow + slot * stride_oc,
-                    filled.to(out_ptr.dtype.element_ty),
-                    mask=slot_ok,
-                    eviction_policy=EVICT,
-                )
-            else:
-                for c in tl.static_range(3):
-                    p = tl.load(pix + c * stride_pc, mask=ok, other=0.0, eviction_policy=EVICT).to(compute_dtype)
-                    shifted = _round_to(p - 0.5, pix_dtype)
-                    filled = _round_to(shifted * keep + 0.5, pix_dtype)
-                    if VAE_OUT:
-                        filled = _round_to(filled * 2.0 - 1.0, pix_dtype)
-                        filled = _round_to(filled, out_ptr.dtype.element_ty)
-                    tl.store(out + c * stride_oc, filled.to(out_ptr.dtype.element_ty), mask=ok, eviction_policy=EVICT)
+                tl.store(out + c * stride_oc, filled.to(out_ptr.dtype.element_ty), mask=ok)
             if not VAE_OUT:
                 for c in range(3, channels):
                     tl.store(out + c * stride_oc, tl.load(pix + c * stride_pc, mask=ok), mask=ok)

@@ -409,7 +409,6 @@ def test_large_images_on_gpu(batch, shape, mask_shape, value, was, vae_dtype):
     check(pixels, random_mask((1, *mask_shape), "cuda", g), value, was=was, vae_dtype=vae_dtype)
 
 
-@pytest.mark.parametrize("pixel_tiles", [True, False])
 @pytest.mark.parametrize(
     ("shape", "mask_size", "value", "was", "channels", "vae_dtype"),
     [
@@ -420,15 +419,12 @@ def test_large_images_on_gpu(batch, shape, mask_shape, value, was, vae_dtype):
     ],
     ids=str,
 )
-def test_one_row_fill_tiles_with_and_without_pixel_tiles(
-    device, monkeypatch, pixel_tiles, shape, mask_size, value, was, channels, vae_dtype
-):
-    """The GPU's image pass (one-row tiles, the (pixel, channel) tile option) under the interpreter too."""
+def test_one_row_fill_tiles(device, monkeypatch, shape, mask_size, value, was, channels, vae_dtype):
+    """The GPU's image pass shape (one-row tiles) under the interpreter too."""
     from inpaint_fused.ops import prepare_inpaint as op_module
 
-    config = op_module.INTERPRETER_CONFIG._replace(fill_block_h=1, fill_block_w=64, pixel_tiles=pixel_tiles)
+    config = op_module.INTERPRETER_CONFIG._replace(fill_block_h=1, fill_block_w=64)
     monkeypatch.setattr(op_module, "INTERPRETER_CONFIG", config)
-    monkeypatch.setattr(op_module, "GPU_CONFIG", op_module.GPU_CONFIG._replace(pixel_tiles=pixel_tiles))
     g = torch.Generator().manual_seed(stable_seed(shape, value, channels))
     pixels = random_pixels((2, *shape, channels), device=device, generator=g)
     mask_shape = shape if mask_size == "same" else mask_size

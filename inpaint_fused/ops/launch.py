@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import struct
-from typing import NamedTuple, Optional, Protocol
+from typing import NamedTuple, Protocol
 
 import torch
 
@@ -60,16 +60,6 @@ class LaunchConfig(NamedTuple):
     # A run of the image pass is at least warm_up / warm_up_share rows long (its warm-up reads are cached
     # 1-byte scratch reads: a short run costs a little cache traffic, too few runs leave SMs idle).
     warm_up_share: int = 2
-    # Small grids: halve the image pass's tile width down to this until the launch fills the device (0: never).
-    narrow_fill: int = 0
-    # The image pass's loop: software-pipelined stages (None: Triton's default), and streaming cache hints
-    # (``evict_first``) on the pixels it reads once and the outputs it writes once.
-    fill_stages: Optional[int] = None
-    stream_hints: bool = False
-    # The horizontal pass counts a window no wider than its tile inside each tile (no carry between tiles).
-    short_rows: bool = True
-    # The image pass reads and writes the channels of a pixel as one (pixel, channel) tile (one-row tiles only).
-    pixel_tiles: bool = False
 
     def warps(self, device: torch.device, num_warps: int) -> dict[str, int]:
         """Launch keywords for ``num_warps``: none under the interpreter, which takes no warps."""
@@ -131,15 +121,6 @@ def run_length(extent: int, block: int, runs_wanted: int, win: int, share: int =
     length = round_up(cdiv(extent, runs), block)
     return max(length, min(round_up(win // share, block), round_up(extent, block)))
 
-
-def fill_width(config: LaunchConfig, n_out: int, out_h: int, out_w: int, warm_up: int, target: int) -> int:
-    """The image pass's tile width: ``config.fill_block_w``, halved (not below ``config.narrow_fill``) while
-    the launch would have fewer programs than ``target`` (a small image, a long warm-up)."""
-    block_w = config.fill_block_w
-    shortest = max(config.fill_block_h, warm_up // config.warm_up_share)
-    while 0 < config.narrow_fill < block_w and n_out * cdiv(out_w, block_w) * cdiv(out_h, shortest) < target:
-        block_w //= 2
-    return block_w
 
 
 def check_index_range(tensor: torch.Tensor, name: str) -> None:

@@ -27,7 +27,6 @@ from .launch import (
     clip_window,
     core_morphology,
     crop_geometry,
-    fill_width,
     run_length,
     was_morphology,
 )
@@ -101,7 +100,7 @@ def _plan(
             SAME_SIZE=same_size,
             BLOCK_H=block_h,
             BLOCK_COUNTS=config.block_counts(win),
-            SHORT=win <= block_w and config.short_rows,
+            SHORT=win <= block_w,
             BLOCK_W=block_w,
             **config.warps(device, config.rows_warps),
         )
@@ -116,7 +115,7 @@ def _plan(
         out_strides = (3 * out_h * out_w, out_w, 1, out_h * out_w)  # (b, h, w, c) of the NCHW output
 
     warm_up = config.warm_up(win) if grows else 0
-    block_h, block_w = config.fill_block_h, fill_width(config, n_out, out_h, out_w, warm_up, target)
+    block_h, block_w = config.fill_block_h, config.fill_block_w
     n_col = cdiv(out_w, block_w)
     rows_per_program = run_length(out_h, block_h, target // max(1, n_out * n_col), warm_up, config.warm_up_share)
     fill_scalars = (
@@ -132,9 +131,6 @@ def _plan(
         SAME_SIZE=same_size,
         ROWS_BLOCK=config.rows_block_h,
         BLOCK_COUNTS=grows and config.block_counts(win),
-        STAGES=config.fill_stages,
-        EVICT="evict_first" if config.stream_hints else "",
-        PIXEL_TILES=config.pixel_tiles and block_h == 1,
         BLOCK_H=block_h,
         BLOCK_W=block_w,
         **config.warps(device, config.fill_warps),

@@ -11,7 +11,6 @@ tensors, then Pillow ImageDraw of exactly those shapes. Target (issue #14): GPU 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -23,7 +22,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_precompute import mask_speed, print_masks  # noqa: E402
+from bench_precompute import mask_speed, print_masks, write_json  # noqa: E402
 
 from inpaint_fused import benchmarking  # noqa: E402
 from inpaint_fused.precompute import MaskFamily  # noqa: E402
@@ -62,10 +61,7 @@ def main(argv=None) -> int:
         return 2
     result = measure(args.images, args.size, args.batch_size)
     print_masks(result["results"]["masks"])
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=1))
-        print(f"wrote {args.json}")
+    write_json(result, args.json)
     return 0
 
 

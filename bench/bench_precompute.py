@@ -256,6 +256,15 @@ def print_masks(m: dict) -> None:
     )
 
 
+def write_json(result: dict, path: Path | None) -> None:
+    """Write ``result`` to ``path`` (folders made) and say so; nothing without a path."""
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1))
+    print(f"wrote {path}")
+
+
 def torchrun_check(work: Path, nproc: int, config: dict) -> dict:
     """The same run under ``torchrun --nproc-per-node nproc`` (a fresh DIR): equal shards? how long?
 
@@ -411,10 +420,7 @@ def main(argv=None) -> int:
         args.images, args.size, args.batch_size, args.workers, not args.no_keep_original, nproc=args.torchrun
     )
     _print(result)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=1))
-        print(f"wrote {args.json}")
+    write_json(result, args.json)
     return 0
 
 

@@ -1,8 +1,8 @@
 """GPU: GPU-only time (CUDA-graph replay) of a few cases under many launch configs, with registers/spills.
 
-``python3 bench/sweep_configs.py [--profile] [--diffusers] [--host]``: each config's result is checked equal to the
-default config's (DIFF marks a mismatch); the share is of a device-to-device copy of the case's bytes. ``--host`` times
-whole eager calls of one 1024^2 image; ``--profile`` also prints the device time of
+``python3 bench/sweep_configs.py [--profile] [--diffusers] [--expand]``: each config's result is checked equal to
+the default config's (DIFF marks a mismatch); the share is of a device-to-device copy of the case's bytes
+(``bench/host_overhead.py`` times whole calls and launches on the host). ``--profile`` also prints the device time of
 each kernel for a few cases (torch.profiler) and where a call's host time goes (cProfile), under the
 default config; ``--diffusers`` sweeps the diffusers family's configs (``prepare_masked_image``) too.
 Baselines, rooflines and the full matrix are ``inpaint-fused bench``'s.
@@ -21,7 +21,6 @@ from inpaint_fused.ops import expand_mask, prepare_diffusers_inpaint, prepare_in
 
 CONFIGS = {
     "default": prepare_inpaint.GPU_CONFIG,
-    "default + pixel tiles": prepare_inpaint.GPU_CONFIG._replace(pixel_tiles=True),
 }
 DIFFUSERS_CONFIGS = {
     "default": prepare_diffusers_inpaint.GPU_CONFIG,
@@ -184,39 +183,10 @@ def _case_call(spec: str):
     return lambda: fn(pixels, mask, case.value, vae_dtype=torch.bfloat16), case.bytes_moved
 
 
-def host_time(calls: int = 2000) -> None:
-    """Whole eager calls of one 1024^2 g6 image back to back: wall time per call (the host's cost when it
-    exceeds the GPU's), and one call's CUDA-event time after an idle GPU."""
-    import time
-
-    fn, _ = _case_call("1024x1024-g6")
-    for _ in range(20):
-        fn()
-    torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(calls):
-        fn()
-    torch.cuda.synchronize()
-    per_call = (time.perf_counter() - start) / calls * 1e6
-    events = []
-    for _ in range(50):
-        torch.cuda.synchronize()
-        begin, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        begin.record()
-        fn()
-        end.record()
-        torch.cuda.synchronize()
-        events.append(begin.elapsed_time(end) * 1e3)
-    print(
-        f"host: 1024 g6 back-to-back {per_call:.1f} us/call; single call event-timed median {sorted(events)[25]:.1f} us"
-    )
-
-
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--profile", action="store_true", help="per-kernel device time and host-time profile too")
     parser.add_argument("--diffusers", action="store_true", help="sweep the diffusers family's configs too")
-    parser.add_argument("--host", action="store_true", help="whole-call host time of one 1024^2 image")
     parser.add_argument("--expand", action="store_true", help="sweep expand_mask's configs too")
     parser.add_argument("--skip-core", action="store_true", help="skip the core family's sweep")
     args = parser.parse_args()
@@ -241,8 +211,6 @@ def main():
         print(f"{config_name:26s} " + "  ".join(cells))
         print("    " + "; ".join(compiled_stats()), flush=True)
     prepare_inpaint.GPU_CONFIG = default_config
-    if args.host:
-        host_time()
     if args.diffusers:
         sweep_diffusers(copy_rate)
     if args.expand:

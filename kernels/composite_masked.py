@@ -43,11 +43,9 @@ def _composite_masked_kernel(
     win_w,
     DST_CHANNELS: tl.constexpr,
     OUT_CHANNELS: tl.constexpr,
-    CHANNELS_P2: tl.constexpr,
     HAS_MASK: tl.constexpr,
     DST_ROWS_DENSE: tl.constexpr,
     SRC_ROWS_DENSE: tl.constexpr,
-    PIXEL_TILES: tl.constexpr,
     BLOCK_ROWS: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
@@ -67,30 +65,19 @@ def _composite_masked_kernel(
 
     Bytes: per output pixel one read of the destination's and one write of the output's channels, and
     inside the window one read of the source's channels and of one mask value: for float32 RGB with a
-    mask, 12 + 12 + 4 + 12 = 40 bytes, the minimum for a fresh output. Two tilings (the sweep picks):
-
-    - flat (``PIXEL_TILES`` off): ``BLOCK`` consecutive ``(col, channel)`` elements of each row. Dense
-      rows are read and written at the flat index with the window bounds on it too, so the compiler
-      sees contiguous, aligned runs and issues wide vector accesses; the mask is read per element,
-      but a pixel's channels hit the same address (one transaction per warp).
-    - pixel tiles: ``BLOCK`` pixels of each row with their channels as the last axis (padded to
-      ``CHANNELS_P2``): each thread holds whole pixels and loads the mask value once per pixel, at
-      the cost of narrower (channel-strided) accesses for 3-channel images.
+    mask, 12 + 12 + 4 + 12 = 40 bytes, the minimum for a fresh output. Each program takes ``BLOCK``
+    consecutive ``(col, channel)`` elements of each row: dense rows are read and written at the flat
+    index with the window bounds on it too, so the compiler sees contiguous, aligned runs and issues
+    wide vector accesses; the mask is read per element, but a pixel's channels hit the same address
+    (one transaction per warp). (A tiling with whole pixels per thread and the mask read once per pixel
+    was slower everywhere on the H200, ``bench/results/sweep-h200-0d79ed8331.log``.)
     """
     b = tl.program_id(2).to(tl.int64)
-    if PIXEL_TILES:
-        row = tl.program_id(1).to(tl.int64) * BLOCK_ROWS + tl.arange(0, BLOCK_ROWS)[:, None, None]
-        col = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)[None, :, None]
-        ch = tl.arange(0, CHANNELS_P2)[None, None, :]
-        flat = col * OUT_CHANNELS + ch
-        pixel_ok = (row < height) & (col < width)
-        ok = pixel_ok & (ch < OUT_CHANNELS)
-    else:
-        row = tl.program_id(1).to(tl.int64) * BLOCK_ROWS + tl.arange(0, BLOCK_ROWS)[:, None]
-        flat = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)[None, :]
-        col = flat // OUT_CHANNELS
-        ch = flat % OUT_CHANNELS
-        ok = (flat < width * OUT_CHANNELS) & (row < height)
+    row = tl.program_id(1).to(tl.int64) * BLOCK_ROWS + tl.arange(0, BLOCK_ROWS)[:, None]
+    flat = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)[None, :]
+    col = flat // OUT_CHANNELS
+    ch = flat % OUT_CHANNELS
+    ok = (flat < width * OUT_CHANNELS) & (row < height)
     dst_t: tl.constexpr = dst_ptr.dtype.element_ty
     src_t: tl.constexpr = src_ptr.dtype.element_ty
     mask_t: tl.constexpr = mask_ptr.dtype.element_ty
@@ -114,10 +101,7 @@ def _composite_masked_kernel(
         s_offset = src_b * stride_sb + src_row * stride_sh + src_col * stride_sw + ch * stride_sc
     s = tl.load(src_ptr + s_offset, mask=inside, other=0.0).to(tl.float32)
     if HAS_MASK:
-        if PIXEL_TILES:  # (rows, pixels, 1): one value per pixel, broadcast to its channels
-            m_ok = pixel_ok & rows_in & (src_col >= 0) & (src_col < win_w)
-        else:  # per element: the channels of a pixel read the same address, one transaction in a warp
-            m_ok = inside
+        m_ok = inside  # per element: the channels of a pixel read the same address, one transaction in a warp
         m_offset = (b % n_mask) * stride_mb + src_row * stride_mh + src_col * stride_mw
         m = tl.load(mask_ptr + m_offset, mask=m_ok, other=0.0).to(tl.float32)
     else:

@@ -16,13 +16,10 @@ ON_GPU = torch.cuda.is_available()
 DEVICE = torch.device("cuda" if ON_GPU else "cpu")
 
 
-@pytest.fixture(params=["kernel", "pixel-tiles", "torch"])
+@pytest.fixture(params=["kernel", "torch"])
 def path(request, monkeypatch):
     if request.param == "torch":
         monkeypatch.setattr(_backend, "uses_triton", lambda device: False)
-    if request.param == "pixel-tiles":  # the kernel's other tiling (one of the GPU sweep's options)
-        tile = (2, 256, 4, True) if ON_GPU else (8, 16, 1, True)
-        monkeypatch.setattr(composite_masked, "GPU_TILE" if ON_GPU else "INTERPRETER_TILE", tile)
     return request.param
 
 
@@ -166,7 +163,7 @@ def test_compile_fullgraph_of_the_whole_chain(device):
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("tile", [None, (2, 2048, 8, False), (2, 256, 4, True)], ids=str)
+@pytest.mark.parametrize("tile", [None, (2, 2048, 8)], ids=str)
 @pytest.mark.parametrize("resize", [False, True])
 def test_gpu_kernel_equals_stock_on_the_gpu(monkeypatch, resize, tile):
     if tile is not None:

@@ -25,12 +25,11 @@ from .. import _backend, reference
 from .launch import cdiv, check_index_range
 
 TRITON_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
-# (BLOCK_ROWS, BLOCK, num_warps, PIXEL_TILES): see the kernel. GPU default: flat rows of 512 elements,
-# one row per program, 2 warps, the best of bench/sweep_composite.py on the H200 (16 x 1024^2: 97 % of a
-# copy of the same bytes with a same-size mask, 102 % without one); the pixel tiling lost everywhere.
-# Interpreter: small enough that the tests cross seams.
-GPU_TILE = (1, 512, 2, False)
-INTERPRETER_TILE = (8, 32, 1, False)
+# (BLOCK_ROWS, BLOCK, num_warps): see the kernel. GPU default: rows of 512 elements, one row per program,
+# 2 warps, the best of bench/sweep_composite.py on the H200 (16 x 1024^2: 97 % of a copy of the same bytes
+# with a same-size mask, 102 % without one). Interpreter: small enough that the tests cross seams.
+GPU_TILE = (1, 512, 2)
+INTERPRETER_TILE = (8, 32, 1)
 
 
 def output_channels(destination: torch.Tensor, source: torch.Tensor) -> int:
@@ -116,20 +115,20 @@ def _composite_triton(
         mask_arg, mask_strides, n_mask = m, (m.stride(0), m.stride(2), m.stride(3)), m.shape[0]
     out = destination.new_empty((batch, height, width, out_channels))
     gpu = destination.is_cuda
-    block_rows, block, warps, pixel_tiles = GPU_TILE if gpu else INTERPRETER_TILE
+    block_rows, block, warps = GPU_TILE if gpu else INTERPRETER_TILE
     # No fused multiply-adds: the stock node rounds each product before the sum.
     extra = {"num_warps": warps, "enable_fp_fusion": False} if gpu else {}
-    grid = (cdiv(width if pixel_tiles else width * out_channels, block), cdiv(height, block_rows), batch)
+    grid = (cdiv(width * out_channels, block), cdiv(height, block_rows), batch)
     d_b, d_h, d_w, d_c = destination.stride()
     _backend.load_kernels()._composite_masked_kernel[grid](
         destination, src, mask_arg, out,
         d_b, d_h, d_w, d_c, s_b, s_h, s_w, s_c, *mask_strides,
         n_src, n_mask, height, width, top, left, win_h, win_w,
-        DST_CHANNELS=channels, OUT_CHANNELS=out_channels, CHANNELS_P2=1 << (out_channels - 1).bit_length(),
+        DST_CHANNELS=channels, OUT_CHANNELS=out_channels,
         HAS_MASK=mask is not None,
         DST_ROWS_DENSE=out_channels == channels and d_w == channels and d_c == 1,
         SRC_ROWS_DENSE=src_channels == out_channels and s_w == out_channels and s_c == 1,
-        PIXEL_TILES=pixel_tiles, BLOCK_ROWS=block_rows, BLOCK=block, **extra,
+        BLOCK_ROWS=block_rows, BLOCK=block, **extra,
     )  # fmt: skip
     return out
 

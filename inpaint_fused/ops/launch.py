@@ -81,7 +81,7 @@ class LaunchConfig(NamedTuple):
     def warm_up(self, win: int) -> int:
         """Scratch reads a run of the image pass makes before its first row: about ``win / rows_block_h`` block
         counts and two partial blocks with block counts, else ``win`` rows (``common._window_count``)."""
-        return min(win, win // self.rows_block_h + 2 * self.rows_block_h)
+        return win // self.rows_block_h + 2 * self.rows_block_h if self.block_counts(win) else win
 
 
 def float32(value: float) -> float:
@@ -120,7 +120,6 @@ def run_length(extent: int, block: int, runs_wanted: int, win: int, share: int =
     runs = max(1, min(cdiv(extent, block), runs_wanted))
     length = round_up(cdiv(extent, runs), block)
     return max(length, min(round_up(win // share, block), round_up(extent, block)))
-
 
 
 def check_index_range(tensor: torch.Tensor, name: str) -> None:

@@ -85,12 +85,20 @@ class LaunchConfig(NamedTuple):
 
 
 def float32(value: float) -> float:
-    """``value`` rounded to float32.
+    """``value`` rounded to float32, as C's cast (a value past float32's range becomes infinite).
 
     ``h / W`` in double then to float32 is the correctly rounded float32 quotient (53 >= 2 * 24 + 2),
     which is what PyTorch's upsample kernels compute for their scales.
     """
-    return struct.unpack("f", struct.pack("f", value))[0]
+    return pack_round(value, "f")
+
+
+def pack_round(value: float, code: str) -> float:
+    """``value`` through C's cast to the ``struct`` format ``code`` ("f" float32, "e" float16), overflow to inf."""
+    try:
+        return struct.unpack(code, struct.pack(code, value))[0]
+    except OverflowError:  # the cast's result is infinite where the value is not: struct refuses, C gives inf
+        return math.copysign(math.inf, value)
 
 
 def crop_geometry(height: int, width: int, ratio: int) -> tuple[int, int, int, int]:

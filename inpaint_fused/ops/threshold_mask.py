@@ -15,16 +15,9 @@ import torch
 
 from .. import _backend
 from .feather_mask import mask_tile_launch
+from .launch import float32, pack_round
 
 TRITON_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
-
-
-def _pack_round(value: float, code: str) -> float:
-    """``value`` through C's cast to the ``struct`` format ``code`` ("f" float32, "e" float16), overflow to inf."""
-    try:
-        return struct.unpack(code, struct.pack(code, value))[0]
-    except OverflowError:  # the cast's result is infinite where the value is not: struct refuses, C gives inf
-        return math.copysign(math.inf, value)
 
 
 def rounded_scalar(value: float, dtype: torch.dtype) -> float:
@@ -33,9 +26,9 @@ def rounded_scalar(value: float, dtype: torch.dtype) -> float:
 
     Plain host arithmetic (no tensor, no device): the kernel's only per-call scalar work.
     """
-    single = _pack_round(value, "f")
+    single = float32(value)
     if dtype == torch.float16:
-        return _pack_round(single, "e")
+        return pack_round(single, "e")
     if dtype == torch.bfloat16 and not math.isnan(single):
         bits = struct.unpack("<I", struct.pack("<f", single))[0]
         bits = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16 << 16  # c10's round to nearest even

@@ -5,7 +5,16 @@ Each op takes already validated tensors: the public functions (``inpaint_fused.a
 arithmetic every family shares.
 """
 
-from . import composite_masked, expand_mask, feather_mask, inpaint_conditioning, prepare_inpaint, threshold_mask
+from . import (
+    composite_masked,
+    expand_mask,
+    feather_mask,
+    inpaint_conditioning,
+    prepare_diffusers_inpaint,
+    prepare_inpaint,
+    random_masks,
+    threshold_mask,
+)
 from .prepare_inpaint import modify, prepare, sanitize_mask
 
 __all__ = [
@@ -15,7 +24,9 @@ __all__ = [
     "inpaint_conditioning",
     "modify",
     "prepare",
+    "prepare_diffusers_inpaint",
     "prepare_inpaint",
+    "random_masks",
     "sanitize_mask",
     "threshold_mask",
 ]

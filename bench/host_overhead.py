@@ -4,8 +4,9 @@
     python3 bench/host_overhead.py
 
 Rows: a one-element torch op, Triton launches of a kernel with 1 and 26 arguments (the fill kernel has
-30 and 10 constexprs), the public call (validation included), the op without validation (geometry,
-allocations, two launches) and one ``torch.empty``.
+30 and 11 constexprs), the public call (validation included), the op without validation (geometry,
+allocations, one launch: a small call), the same with two launches (the path of larger calls) and one
+``torch.empty``.
 """
 
 from __future__ import annotations
@@ -43,6 +44,16 @@ def per_call(fn, calls: int = 3000) -> float:
     return (time.perf_counter() - start) / calls * 1e6
 
 
+def _two_launches(pixels: torch.Tensor, mask: torch.Tensor):
+    """The op implementation with the one-launch path for small calls switched off."""
+    saved = prepare_inpaint.GPU_ONE_LAUNCH
+    prepare_inpaint.GPU_ONE_LAUNCH = saved._replace(max_pixels=0)
+    try:
+        return prepare_inpaint.prepare(pixels, mask, launch.core_morphology(6), 8, torch.bfloat16)
+    finally:
+        prepare_inpaint.GPU_ONE_LAUNCH = saved
+
+
 def main() -> None:
     pixels = torch.rand(1, 64, 64, 3, device="cuda")
     mask = (torch.rand(1, 64, 64, device="cuda") > 0.9).float()
@@ -57,6 +68,7 @@ def main() -> None:
             "op implementation (no validation)",
             lambda: prepare_inpaint.prepare(pixels, mask, launch.core_morphology(6), 8, torch.bfloat16),
         ),
+        ("op implementation, two launches", lambda: _two_launches(pixels, mask)),
         ("torch.empty (1, 3, 64, 64) bf16", lambda: torch.empty((1, 3, 64, 64), dtype=torch.bfloat16, device="cuda")),
     ]
     for label, fn in rows:

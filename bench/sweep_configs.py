@@ -1,11 +1,12 @@
 """GPU: GPU-only time (CUDA-graph replay) of a few cases under many launch configs, with registers/spills.
 
-``python3 bench/sweep_configs.py [--profile] [--diffusers] [--expand]``: each config's result is checked equal to
-the default config's (DIFF marks a mismatch); the share is of a device-to-device copy of the case's bytes
-(``bench/host_overhead.py`` times whole calls and launches on the host). ``--profile`` also prints the device time of
-each kernel for a few cases (torch.profiler) and where a call's host time goes (cProfile), under the
-default config; ``--diffusers`` sweeps the diffusers family's configs (``prepare_masked_image``) too.
-Baselines, rooflines and the full matrix are ``inpaint-fused bench``'s.
+``python3 bench/sweep_configs.py [--profile] [--diffusers] [--expand] [--one-launch]``: each config's result is
+checked equal to the default config's (DIFF marks a mismatch); the share is of a device-to-device copy of the
+case's bytes (``bench/host_overhead.py`` times whole calls and launches on the host). ``--profile`` also prints
+the device time of each kernel for a few cases (torch.profiler) and where a call's host time goes (cProfile),
+under the default config; ``--one-launch`` times small calls in two launches against one-launch tile settings
+(``prepare_inpaint.OneLaunch``), to place its size limit; ``--diffusers`` sweeps the diffusers family's configs
+(``prepare_masked_image``) too. Baselines, rooflines and the full matrix are ``inpaint-fused bench``'s.
 """
 
 import argparse
@@ -176,6 +177,48 @@ def sweep_expand(copy_rate: float) -> None:
     expand_mask.GPU_CONFIG = default_config
 
 
+ONE_LAUNCH_CASES = [
+    ("512 g6", "512x512-g6"),
+    ("1024 g6", "1024x1024-g6"),
+    ("1024 g32", "1024x1024-g32"),
+    ("1024 g64", "1024x1024-g64"),
+    ("was+6", "1024x1024-was+6"),
+    ("was-50", "1024x1024-was-50"),
+    ("b2 1024 g6", "b2x1024x1024-g6"),
+    ("1536 g6", "1536x1536-g6"),
+    ("2048 g6", "2048x2048-g6"),
+]
+ONE_LAUNCH_CONFIGS = {
+    "two launches": prepare_inpaint.GPU_ONE_LAUNCH._replace(max_pixels=0),
+    "1x128 w1 s4": prepare_inpaint.OneLaunch(1 << 40, 1, 128, 1, 4),
+    "1x128 w1 s2": prepare_inpaint.OneLaunch(1 << 40, 1, 128, 1, 2),
+    "1x128 w1 s8": prepare_inpaint.OneLaunch(1 << 40, 1, 128, 1, 8),
+    "1x256 w2 s4": prepare_inpaint.OneLaunch(1 << 40, 1, 256, 2, 4),
+    "2x128 w2 s4": prepare_inpaint.OneLaunch(1 << 40, 2, 128, 2, 4),
+    "1x64 w1 s4": prepare_inpaint.OneLaunch(1 << 40, 1, 64, 1, 4),
+    "4x64 w2 s4": prepare_inpaint.OneLaunch(1 << 40, 4, 64, 2, 4),
+}
+
+
+def sweep_one_launch(copy_rate: float) -> None:
+    """Small calls in two launches against one launch under each of ``ONE_LAUNCH_CONFIGS`` (GPU time)."""
+    default = prepare_inpaint.GPU_ONE_LAUNCH
+    prepare_inpaint.GPU_ONE_LAUNCH = ONE_LAUNCH_CONFIGS["two launches"]
+    calls = {label: _case_call(spec) for label, spec in ONE_LAUNCH_CASES}
+    expected = {label: [t.clone() for t in fn()] for label, (fn, _) in calls.items()}
+    for config_name, config in ONE_LAUNCH_CONFIGS.items():
+        prepare_inpaint.GPU_ONE_LAUNCH = config
+        cells = []
+        for label, (fn, moved) in calls.items():
+            same = all(torch.equal(a, b) for a, b in zip(fn(), expected[label], strict=True))
+            seconds = do_bench_cudagraph(fn) * 1e-3
+            cells.append(
+                f"{label} {seconds * 1e6:6.1f}us {moved / seconds / copy_rate * 100:3.0f}%{'' if same else ' DIFF'}"
+            )
+        print(f"{config_name:14s} " + "  ".join(cells), flush=True)
+    prepare_inpaint.GPU_ONE_LAUNCH = default
+
+
 def _case_call(spec: str):
     (case,) = [c for c in cases.parse_case(spec) if c.output == "bf16"]
     pixels, mask = cases.make_inputs(case, torch.device("cuda"))
@@ -189,6 +232,7 @@ def main():
     parser.add_argument("--diffusers", action="store_true", help="sweep the diffusers family's configs too")
     parser.add_argument("--expand", action="store_true", help="sweep expand_mask's configs too")
     parser.add_argument("--skip-core", action="store_true", help="skip the core family's sweep")
+    parser.add_argument("--one-launch", action="store_true", help="two launches against one for small calls")
     args = parser.parse_args()
     copy_rate = _copy_rate()
     print(f"copy {copy_rate / 1e9:.0f} GB/s")
@@ -215,6 +259,8 @@ def main():
         sweep_diffusers(copy_rate)
     if args.expand:
         sweep_expand(copy_rate)
+    if args.one_launch:
+        sweep_one_launch(copy_rate)
     if args.profile:
         profile_kernels()
         profile_host()

@@ -7,6 +7,9 @@ Two passes (launched by ``inpaint_fused/ops/prepare_inpaint.py``):
 - pass B, ``_inpaint_fill_kernel``: the vertical half over that scratch, the noise mask, the gray fill
   and the write of the VAE's input (the only pass when the mask does not grow).
 
+Small images grow their mask in one launch: pass B with ``FUSED`` recounts the horizontal half of each
+row it needs from the mask itself (``_box_row_bits``) instead of reading the scratch.
+
 The running count, the scratch format and its block counts are shared with the diffusers family
 (``prepare_diffusers_inpaint.py``) through ``common.py``.
 """
@@ -49,6 +52,48 @@ def _binary_row_segment(
     if INVERT:
         bit = 1 - bit
     return tl.where(ok, bit, 0)
+
+
+@triton.jit
+def _box_row_bits(
+    mask_ptr,
+    stride_mh,
+    stride_mw,
+    h,
+    w,
+    x,
+    y,
+    rows,
+    cols,
+    off_h,
+    off_w,
+    scale_h,
+    scale_w,
+    win,
+    before,
+    INVERT: tl.constexpr,
+    SAME_SIZE: tl.constexpr,
+):
+    """Bit 0 of pass A's scratch at ``rows`` x ``cols``, counted from the mask (the one-launch path).
+
+    ``cols`` is one tile ``c0 + arange(BLOCK_W)`` and ``win <= BLOCK_W``: each row's first window is
+    summed from the bits the tile loads anyway, then ``common._running_count`` along the row, as
+    pass A's ``SHORT`` tiles do. 0 on rows outside ``[0, x)``, as the scratch reads there.
+    Two mask reads per pixel (the second ``win`` columns on, from cache) and one tile-wide cumsum.
+    """
+    row_ok = (rows >= 0) & (rows < x)
+    leaving = _binary_row_segment(
+        mask_ptr, stride_mh, stride_mw, h, w, rows, row_ok, cols - before, y, off_h, off_w, scale_h, scale_w,
+        INVERT, SAME_SIZE,
+    )  # fmt: skip
+    entering = _binary_row_segment(
+        mask_ptr, stride_mh, stride_mw, h, w, rows, row_ok, cols - before + win, y, off_h, off_w, scale_h, scale_w,
+        INVERT, SAME_SIZE,
+    )  # fmt: skip
+    t = tl.arange(0, cols.shape[1])[None, :]
+    z = tl.sum(tl.where(t < win, leaving, 0), axis=1)
+    count, _ = _running_count(z, entering, leaving, 1)
+    return (count > 0).to(tl.int32)
 
 
 @triton.jit
@@ -226,6 +271,7 @@ def _inpaint_fill_kernel(
     before,
     rows_per_program,
     GROW: tl.constexpr,
+    FUSED: tl.constexpr,
     INVERT: tl.constexpr,
     FILL_FROM_GROWN: tl.constexpr,
     HAS_PIXELS: tl.constexpr,
@@ -243,6 +289,9 @@ def _inpaint_fill_kernel(
     same radius-independent running count as the horizontal pass (``common._running_count``), here
     down the rows: each tile reads the scratch at ``rows - before`` and ``rows - before + win`` and a
     per-column count carries between tiles. Without ``GROW`` the noise mask is the rounded resized mask itself.
+    With ``FUSED`` (one launch, no scratch; ``win <= BLOCK_W``) the horizontal bits of the rows
+    leaving and entering the window are counted from the mask (``_box_row_bits``), the ungrown
+    fill is the rounded mask, and each run first counts its ``win`` rows of window the same way.
 
     Gray fill, exactly as the seed's three in-place ops in the pixel dtype: ``t = p - 0.5``,
     ``t * m`` with ``m = 1 - fill`` (0 or 1, so exact), ``+ 0.5``; each rounded to the pixel
@@ -276,14 +325,35 @@ def _inpaint_fill_kernel(
 
     z = tl.zeros([BLOCK_W], dtype=tl.int32)
     if GROW:
-        z += _window_count(scratch_ptr, r_start - before, win, cols, x, y, BLOCK_H, BLOCK_W, ROWS_BLOCK, BLOCK_COUNTS)
+        if FUSED:
+            first = r_start - before
+            for f0 in range(first, first + win, BLOCK_H):
+                bits = _box_row_bits(
+                    mask_ptr, stride_mh, stride_mw, h, w, x, y, f0 + t, cols, off_h, off_w, scale_h, scale_w,
+                    win, before, INVERT, SAME_SIZE,
+                )  # fmt: skip
+                z += tl.sum(tl.where(f0 + t < first + win, bits, 0), axis=0)
+        else:
+            z += _window_count(
+                scratch_ptr, r_start - before, win, cols, x, y, BLOCK_H, BLOCK_W, ROWS_BLOCK, BLOCK_COUNTS
+            )
 
     for r0 in range(r_start, r_end, BLOCK_H):
         rows = r0 + t
         ok = (rows < r_end) & col_ok
         if GROW:
-            leaving = _scratch_bits(scratch_ptr, rows - before, cols, x, y)
-            entering = _scratch_bits(scratch_ptr, rows - before + win, cols, x, y)
+            if FUSED:
+                leaving = _box_row_bits(
+                    mask_ptr, stride_mh, stride_mw, h, w, x, y, rows - before, cols, off_h, off_w, scale_h, scale_w,
+                    win, before, INVERT, SAME_SIZE,
+                )  # fmt: skip
+                entering = _box_row_bits(
+                    mask_ptr, stride_mh, stride_mw, h, w, x, y, rows - before + win, cols, off_h, off_w, scale_h,
+                    scale_w, win, before, INVERT, SAME_SIZE,
+                )  # fmt: skip
+            else:
+                leaving = _scratch_bits(scratch_ptr, rows - before, cols, x, y)
+                entering = _scratch_bits(scratch_ptr, rows - before + win, cols, x, y)
             count, z = _running_count(z, entering, leaving, 0)
             if INVERT:
                 grown = (count == 0).to(tl.int32)
@@ -291,6 +361,10 @@ def _inpaint_fill_kernel(
                 grown = (count > 0).to(tl.int32)
             if FILL_FROM_GROWN:
                 fill = grown
+            elif FUSED:
+                fill = _rounded_mask(
+                    mask_ptr, stride_mh, stride_mw, h, w, rows, cols, ok, off_h, off_w, scale_h, scale_w, SAME_SIZE
+                )
             else:
                 base = tl.load(scratch_ptr + rows * y + cols, mask=ok, other=0)
                 fill = ((base >> 1) & 1).to(tl.int32)

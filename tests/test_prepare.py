@@ -472,3 +472,115 @@ def test_launch_plans_are_cached_per_layout(device):
     strided = pixels.transpose(1, 2).contiguous().transpose(1, 2)  # same values, other strides
     check(strided, mask, 6, vae_dtype=torch.bfloat16)
     assert op_module._plan.cache_info().misses == misses + 1
+
+
+# --- one launch for small calls ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def one_launch(monkeypatch):
+    """Every growing call whose window fits a tile takes the one-launch path (off by default under the
+    interpreter)."""
+    from inpaint_fused.ops import prepare_inpaint as op_module
+
+    for name in ("INTERPRETER_ONE_LAUNCH", "GPU_ONE_LAUNCH"):
+        monkeypatch.setattr(op_module, name, getattr(op_module, name)._replace(max_pixels=1 << 40))
+    return op_module
+
+
+@pytest.mark.parametrize(
+    ("shape", "mask_size", "value", "was"),
+    [
+        ((8, 8), "same", 2, False),
+        ((37, 53), "same", 6, False),
+        ((37, 53), (5, 7), 9, False),
+        ((23, 97), (90, 61), 1, False),
+        ((64, 40), "same", -9, True),
+        ((23, 97), (5, 7), -1, True),
+        ((37, 53), (90, 61), 6, True),
+        ((8, 8), "same", -2, True),
+    ],
+    ids=str,
+)
+def test_one_launch_matches_reference(device, one_launch, shape, mask_size, value, was):
+    g = torch.Generator().manual_seed(stable_seed(shape, mask_size, value, was))
+    mask_shape = shape if mask_size == "same" else mask_size
+    pixels = random_pixels((2, *shape, 3), device=device, generator=g)
+    check(pixels, random_mask((1, *mask_shape), device, g), value, was=was, vae_dtype=torch.bfloat16)
+
+
+@pytest.mark.parametrize(("value", "was"), [(6, False), (-5, True), (3, True)])
+def test_one_launch_with_one_row_tiles(device, one_launch, monkeypatch, value, was):
+    """The GPU's tile shape (one row, so a run walks row by row), the mask alone and a 4-channel channels-last image."""
+    monkeypatch.setattr(one_launch, "INTERPRETER_ONE_LAUNCH", one_launch.INTERPRETER_ONE_LAUNCH._replace(block_h=1))
+    g = torch.Generator().manual_seed(stable_seed("one row", value, was))
+    mask = random_mask((2, 19, 43), device, g)
+    with poisoned_allocations():
+        grown = ifd.modify_mask(mask, value) if was else ifd.grow_mask(mask, value)
+    if was:
+        expected_mask = reference.was_modify_mask(mask[:, None], value)[:, 0].round()
+    else:
+        expected_mask = reference.grow_mask(mask[:, None], value)[:, 0, :19, :43].round()
+    assert torch.equal(grown, expected_mask)
+    pixels = random_pixels((2, 16, 24, 4), device=device, generator=g).contiguous(memory_format=torch.channels_last)
+    check(pixels, random_mask((2, 16, 24), device, g), value, was=was)
+
+
+def test_one_launch_is_taken_for_small_calls_only(device, monkeypatch):
+    """The dispatch: a small call within the tile's window takes one launch (no scratch), a larger one two."""
+    from inpaint_fused.ops import launch
+    from inpaint_fused.ops import prepare_inpaint as op_module
+
+    on_gpu = device.type == "cuda"
+    name = "GPU_ONE_LAUNCH" if on_gpu else "INTERPRETER_ONE_LAUNCH"
+    one_launch = getattr(op_module, name)._replace(max_pixels=2 * 32 * 48)
+    monkeypatch.setattr(op_module, name, one_launch)
+    config = op_module.GPU_CONFIG if on_gpu else op_module.INTERPRETER_CONFIG
+    g = torch.Generator().manual_seed(5)
+    mask = random_mask((1, 37, 53), device, g)
+    scratches = []
+    for batch, value in [(2, 6), (3, 6), (2, one_launch.block_w + 1)]:
+        pixels = random_pixels((batch, 37, 53, 3), device=device, generator=g)
+        check(pixels, mask, value, vae_dtype=torch.bfloat16)
+        plan = op_module._plan(
+            (tuple(pixels.shape), pixels.stride()),
+            (tuple(mask.shape), mask.stride()),
+            device,
+            launch.core_morphology(value),
+            8,
+            torch.bfloat16,
+            config,
+            one_launch,
+        )
+        scratches.append(plan.scratch_shape)
+    assert scratches == [None, (1, 32, 48), (1, 32, 48)]
+
+
+@settings(max_examples=10 if not ON_GPU else 60, deadline=None)
+@given(
+    height=st.integers(8, 48),
+    width=st.integers(8, 48),
+    mask_h=st.integers(1, 70),
+    mask_w=st.integers(1, 70),
+    batches=st.sampled_from([(1, 1), (2, 1), (2, 2), (1, 2)]),
+    value=st.integers(-12, 12),
+    was=st.booleans(),
+    ratio=st.sampled_from([1, 8]),
+    vae_dtype=st.sampled_from([None, torch.bfloat16]),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_one_launch_random_combinations(height, width, mask_h, mask_w, batches, value, was, ratio, vae_dtype, seed):
+    from inpaint_fused.ops import prepare_inpaint as op_module
+
+    device = torch.device("cuda" if ON_GPU else "cpu")
+    value = value if was else abs(value)
+    g = torch.Generator().manual_seed(seed)
+    pixels = random_pixels((batches[0], height, width, 3), device=device, generator=g)
+    mask = random_mask((batches[1], mask_h, mask_w), device, g)
+    saved = op_module.INTERPRETER_ONE_LAUNCH, op_module.GPU_ONE_LAUNCH
+    try:
+        op_module.INTERPRETER_ONE_LAUNCH = saved[0]._replace(max_pixels=1 << 40)
+        op_module.GPU_ONE_LAUNCH = saved[1]._replace(max_pixels=1 << 40)
+        check(pixels, mask, value, was=was, ratio=ratio, vae_dtype=vae_dtype)
+    finally:
+        op_module.INTERPRETER_ONE_LAUNCH, op_module.GPU_ONE_LAUNCH = saved

@@ -6,8 +6,8 @@ Device code: ``kernels/prepare_inpaint.py``; public functions: ``inpaint_fused.a
 Each op takes already validated tensors (the public functions in ``inpaint_fused.api`` own
 validation and defaults): pixels ``(B, H, W, C)`` and a mask ``(Bm, h, w)`` on the same device.
 On a device where the kernels run (see ``_backend.uses_triton``) they launch two Triton kernels,
-one without growth; elsewhere they run the pure-torch path (``torch_path``, same results) under
-the same mask policy.
+one without growth or for a small call (``OneLaunch``); elsewhere they run the pure-torch path
+(``torch_path``, same results) under the same mask policy.
 """
 
 from __future__ import annotations
@@ -40,6 +40,25 @@ GPU_CONFIG = LaunchConfig(16, 32, 4, 1, 512, 4, 16, warm_up_share=8)
 INTERPRETER_CONFIG = LaunchConfig(16, 64, 1, 16, 64, 1, 3)
 
 
+class OneLaunch(NamedTuple):
+    """When a growing mask takes one launch instead of two: calls of at most ``max_pixels`` output pixels (the
+    whole batch) whose window is at most ``block_w`` columns, with image-pass tiles of ``block_h x block_w`` and
+    ``warps`` warps, and runs of at least ``win / warm_up_share`` rows. Each row of the window is then counted
+    from the mask twice (entering and leaving) instead of once into a scratch, and each run first counts its
+    ``win`` rows of window: less than a second launch and a scratch round trip costs on small calls only."""
+
+    max_pixels: int
+    block_h: int
+    block_w: int
+    warps: int
+    warm_up_share: int
+
+
+GPU_ONE_LAUNCH = OneLaunch(1 << 21, 1, 128, 1, 4)
+# Off under the interpreter, whose small images would all take it: tests switch it on to cover it.
+INTERPRETER_ONE_LAUNCH = OneLaunch(0, 16, 64, 1, 2)
+
+
 def sanitize_mask(mask: torch.Tensor) -> torch.Tensor:
     """The mask policy shared by kernels and fallback: NaN counts as 0, values are clamped to [0, 1]."""
     return torch.nan_to_num(mask, nan=0.0).clamp_(0, 1)
@@ -70,6 +89,7 @@ def _plan(
     ratio: int,
     vae_dtype: Optional[torch.dtype],
     config: LaunchConfig,
+    one_launch: OneLaunch,
 ) -> _Plan:
     (n_masks, h, w), mask_strides = mask_layout
     check_span((n_masks, h, w), mask_strides, "mask")
@@ -85,9 +105,10 @@ def _plan(
     grows = morph.grows
     win, before = clip_window(morph, out_h, out_w) if grows else (1, 0)
     target = config.program_target(device)
+    fused = grows and n_out * out_h * out_w <= one_launch.max_pixels and win <= one_launch.block_w
 
     rows_grid, rows_scalars, rows_constants = (0, 0, 0), (), {}
-    if grows:
+    if grows and not fused:
         block_h, block_w = config.rows_block_h, config.rows_block_w
         row_blocks = cdiv(out_h, block_h)
         runs_wanted = target // max(1, n_masks * row_blocks)
@@ -114,30 +135,35 @@ def _plan(
         out_shape = (n_out, 3, out_h, out_w)
         out_strides = (3 * out_h * out_w, out_w, 1, out_h * out_w)  # (b, h, w, c) of the NCHW output
 
-    warm_up = config.warm_up(win) if grows else 0
-    block_h, block_w = config.fill_block_h, config.fill_block_w
+    if fused:
+        warm_up, share = win, one_launch.warm_up_share
+        block_h, block_w, fill_warps = one_launch.block_h, one_launch.block_w, one_launch.warps
+    else:
+        warm_up, share = (config.warm_up(win) if grows else 0), config.warm_up_share
+        block_h, block_w, fill_warps = config.fill_block_h, config.fill_block_w, config.fill_warps
     n_col = cdiv(out_w, block_w)
-    rows_per_program = run_length(out_h, block_h, target // max(1, n_out * n_col), warm_up, config.warm_up_share)
+    rows_per_program = run_length(out_h, block_h, target // max(1, n_out * n_col), warm_up, share)
     fill_scalars = (
         *mask_strides, *out_strides, n_pix, n_masks, h, w, height, width, out_h, out_w, channels,
         off_h, off_w, win, before, rows_per_program,
     )  # fmt: skip
     fill_constants = dict(
         GROW=grows,
+        FUSED=fused,
         INVERT=morph.invert,
         FILL_FROM_GROWN=morph.fill_from_grown,
         HAS_PIXELS=pixel_layout is not None,
         VAE_OUT=vae_dtype is not None,
         SAME_SIZE=same_size,
         ROWS_BLOCK=config.rows_block_h,
-        BLOCK_COUNTS=grows and config.block_counts(win),
+        BLOCK_COUNTS=grows and not fused and config.block_counts(win),
         BLOCK_H=block_h,
         BLOCK_W=block_w,
-        **config.warps(device, config.fill_warps),
+        **config.warps(device, fill_warps),
     )
     return _Plan(
         (n_masks, 1, out_h, out_w),
-        (n_masks, out_h, out_w) if grows else None,
+        (n_masks, out_h, out_w) if grows and not fused else None,
         out_shape,
         rows_grid,
         rows_scalars,
@@ -156,11 +182,14 @@ def _launch(
     ratio: int,
     vae_dtype: Optional[torch.dtype],
 ) -> tuple[Optional[torch.Tensor], torch.Tensor]:
-    """Allocate the outputs and launch the two passes (the geometry comes from the cached ``_plan``)."""
+    """Allocate the outputs and launch the passes (the geometry comes from the cached ``_plan``)."""
     device = mask.device
-    config = GPU_CONFIG if device.type == "cuda" else INTERPRETER_CONFIG
+    if device.type == "cuda":
+        config, one_launch = GPU_CONFIG, GPU_ONE_LAUNCH
+    else:
+        config, one_launch = INTERPRETER_CONFIG, INTERPRETER_ONE_LAUNCH
     pixel_layout = None if pixels is None else (tuple(pixels.shape), pixels.stride())
-    plan = _plan(pixel_layout, (tuple(mask.shape), mask.stride()), device, morph, ratio, vae_dtype, config)
+    plan = _plan(pixel_layout, (tuple(mask.shape), mask.stride()), device, morph, ratio, vae_dtype, config, one_launch)
     kernels = _backend.load_kernels()
     noise = mask.new_empty(plan.noise_shape, dtype=torch.float32)
     if plan.scratch_shape is not None:

@@ -484,7 +484,7 @@ def one_launch(monkeypatch):
     from inpaint_fused.ops import prepare_inpaint as op_module
 
     for name in ("INTERPRETER_ONE_LAUNCH", "GPU_ONE_LAUNCH"):
-        monkeypatch.setattr(op_module, name, getattr(op_module, name)._replace(max_pixels=1 << 40))
+        monkeypatch.setattr(op_module, name, getattr(op_module, name)._replace(max_pixels=1 << 40, max_win=64))
     return op_module
 
 
@@ -533,13 +533,13 @@ def test_one_launch_is_taken_for_small_calls_only(device, monkeypatch):
 
     on_gpu = device.type == "cuda"
     name = "GPU_ONE_LAUNCH" if on_gpu else "INTERPRETER_ONE_LAUNCH"
-    one_launch = getattr(op_module, name)._replace(max_pixels=2 * 32 * 48)
+    one_launch = getattr(op_module, name)._replace(max_pixels=2 * 32 * 48, max_win=8)
     monkeypatch.setattr(op_module, name, one_launch)
     config = op_module.GPU_CONFIG if on_gpu else op_module.INTERPRETER_CONFIG
     g = torch.Generator().manual_seed(5)
     mask = random_mask((1, 37, 53), device, g)
     scratches = []
-    for batch, value in [(2, 6), (3, 6), (2, one_launch.block_w + 1)]:
+    for batch, value in [(2, 6), (3, 6), (2, 9)]:
         pixels = random_pixels((batch, 37, 53, 3), device=device, generator=g)
         check(pixels, mask, value, vae_dtype=torch.bfloat16)
         plan = op_module._plan(
@@ -579,8 +579,8 @@ def test_one_launch_random_combinations(height, width, mask_h, mask_w, batches, 
     mask = random_mask((batches[1], mask_h, mask_w), device, g)
     saved = op_module.INTERPRETER_ONE_LAUNCH, op_module.GPU_ONE_LAUNCH
     try:
-        op_module.INTERPRETER_ONE_LAUNCH = saved[0]._replace(max_pixels=1 << 40)
-        op_module.GPU_ONE_LAUNCH = saved[1]._replace(max_pixels=1 << 40)
+        op_module.INTERPRETER_ONE_LAUNCH = saved[0]._replace(max_pixels=1 << 40, max_win=64)
+        op_module.GPU_ONE_LAUNCH = saved[1]._replace(max_pixels=1 << 40, max_win=64)
         check(pixels, mask, value, was=was, ratio=ratio, vae_dtype=vae_dtype)
     finally:
         op_module.INTERPRETER_ONE_LAUNCH, op_module.GPU_ONE_LAUNCH = saved

@@ -41,22 +41,32 @@ INTERPRETER_CONFIG = LaunchConfig(16, 64, 1, 16, 64, 1, 3)
 
 
 class OneLaunch(NamedTuple):
-    """When a growing mask takes one launch instead of two: calls of at most ``max_pixels`` output pixels (the
-    whole batch) whose window is at most ``block_w`` columns, with image-pass tiles of ``block_h x block_w`` and
-    ``warps`` warps, and runs of at least ``win / warm_up_share`` rows. Each row of the window is then counted
-    from the mask twice (entering and leaving) instead of once into a scratch, and each run first counts its
-    ``win`` rows of window: less than a second launch and a scratch round trip costs on small calls only."""
+    """When a growing mask takes one launch instead of two: eager calls (not a CUDA-graph capture) of at most
+    ``max_pixels`` output pixels (the whole batch) whose window is at most ``max_win`` rows and columns (and
+    ``block_w``), with image-pass tiles of ``block_h x block_w``, ``warps`` warps and runs of at least
+    ``win / warm_up_share`` rows.
+
+    Each row of the window is then counted from the mask twice (entering and leaving) instead of once into a
+    scratch, and each run first counts its ``win`` rows: more GPU time (14.0 against 10.2 us at 1024² g6 on the
+    H200) for one Triton launch less, which costs more host time than that (68 against 96 us per eager call).
+    A CUDA graph replays no host work, so a capture takes the two launches.
+    """
 
     max_pixels: int
+    max_win: int
     block_h: int
     block_w: int
     warps: int
     warm_up_share: int
 
 
-GPU_ONE_LAUNCH = OneLaunch(1 << 21, 1, 128, 1, 4)
+# Swept on the H200 (bench/sweep_configs.py --one-launch, bench/results/sweep-h200-becfdf9.log): one-row tiles of
+# 64 columns, one warp. Up to 2 Mpx and windows of 32 the GPU time it adds stays under the host time it saves.
+GPU_ONE_LAUNCH = OneLaunch(1 << 21, 32, 1, 64, 1, 4)
 # Off under the interpreter, whose small images would all take it: tests switch it on to cover it.
-INTERPRETER_ONE_LAUNCH = OneLaunch(0, 16, 64, 1, 2)
+INTERPRETER_ONE_LAUNCH = OneLaunch(0, 64, 16, 64, 1, 2)
+# What a CUDA-graph capture takes: the two launches, whose GPU time is the shorter.
+CAPTURED_ONE_LAUNCH = OneLaunch(0, 0, 1, 64, 1, 1)
 
 
 def sanitize_mask(mask: torch.Tensor) -> torch.Tensor:
@@ -105,7 +115,9 @@ def _plan(
     grows = morph.grows
     win, before = clip_window(morph, out_h, out_w) if grows else (1, 0)
     target = config.program_target(device)
-    fused = grows and n_out * out_h * out_w <= one_launch.max_pixels and win <= one_launch.block_w
+    fused = (
+        grows and n_out * out_h * out_w <= one_launch.max_pixels and win <= min(one_launch.max_win, one_launch.block_w)
+    )
 
     rows_grid, rows_scalars, rows_constants = (0, 0, 0), (), {}
     if grows and not fused:
@@ -185,7 +197,8 @@ def _launch(
     """Allocate the outputs and launch the passes (the geometry comes from the cached ``_plan``)."""
     device = mask.device
     if device.type == "cuda":
-        config, one_launch = GPU_CONFIG, GPU_ONE_LAUNCH
+        config = GPU_CONFIG
+        one_launch = CAPTURED_ONE_LAUNCH if torch.cuda.is_current_stream_capturing() else GPU_ONE_LAUNCH
     else:
         config, one_launch = INTERPRETER_CONFIG, INTERPRETER_ONE_LAUNCH
     pixel_layout = None if pixels is None else (tuple(pixels.shape), pixels.stride())

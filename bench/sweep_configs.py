@@ -22,9 +22,6 @@ from inpaint_fused.ops import expand_mask, prepare_diffusers_inpaint, prepare_in
 
 CONFIGS = {
     "default": prepare_inpaint.GPU_CONFIG,
-    "rgb split": prepare_inpaint.GPU_CONFIG._replace(rgb_split=True),
-    "rgb split 1x1024 w8": prepare_inpaint.GPU_CONFIG._replace(rgb_split=True, fill_block_w=1024, fill_warps=8),
-    "rgb split 1x256 w2": prepare_inpaint.GPU_CONFIG._replace(rgb_split=True, fill_block_w=256, fill_warps=2),
 }
 DIFFUSERS_CONFIGS = {
     "default": prepare_diffusers_inpaint.GPU_CONFIG,

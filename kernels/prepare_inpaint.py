@@ -239,20 +239,6 @@ def _box_rows_kernel(
 
 
 @triton.jit
-def _gray_fill_store(p, keep, out, ok, VAE_OUT: tl.constexpr):
-    """Store one channel ``p`` (pixel dtype) gray-filled where ``keep`` is 0, as the seed's in-place ops
-    round it: ``(p - 0.5) * keep + 0.5``, then ``2x - 1`` for the VAE, each step in the pixel dtype."""
-    pix_dtype: tl.constexpr = p.dtype
-    compute_dtype: tl.constexpr = tl.float64 if pix_dtype == tl.float64 else tl.float32
-    shifted = _round_to(p.to(compute_dtype) - 0.5, pix_dtype)
-    filled = _round_to(shifted * keep + 0.5, pix_dtype)
-    if VAE_OUT:
-        filled = _round_to(filled * 2.0 - 1.0, pix_dtype)
-        filled = _round_to(filled, out.dtype.element_ty)
-    tl.store(out, filled.to(out.dtype.element_ty), mask=ok)
-
-
-@triton.jit
 def _inpaint_fill_kernel(
     pix_ptr,
     mask_ptr,
@@ -293,7 +279,6 @@ def _inpaint_fill_kernel(
     SAME_SIZE: tl.constexpr,
     ROWS_BLOCK: tl.constexpr,
     BLOCK_COUNTS: tl.constexpr,
-    RGB_SPLIT: tl.constexpr,
     BLOCK_H: tl.constexpr,
     BLOCK_W: tl.constexpr,
 ):
@@ -409,19 +394,14 @@ def _inpaint_fill_kernel(
             pix_dtype: tl.constexpr = pix_ptr.dtype.element_ty
             compute_dtype: tl.constexpr = tl.float64 if pix_dtype == tl.float64 else tl.float32
             keep = (1 - fill).to(compute_dtype)
-            if RGB_SPLIT:
-                slot = tl.arange(0, 4)[None, None, :]
-                quad = tl.load(pix[:, :, None] + slot * stride_pc, mask=ok[:, :, None] & (slot < 3), other=0.0)
-                even, odd = tl.split(tl.reshape(quad, [BLOCK_H, BLOCK_W, 2, 2]))
-                red, blue = tl.split(even)
-                green, _ = tl.split(odd)
-                _gray_fill_store(red, keep, out, ok, VAE_OUT)
-                _gray_fill_store(green, keep, out + stride_oc, ok, VAE_OUT)
-                _gray_fill_store(blue, keep, out + 2 * stride_oc, ok, VAE_OUT)
-            else:
-                for c in tl.static_range(3):
-                    p = tl.load(pix + c * stride_pc, mask=ok, other=0.0)
-                    _gray_fill_store(p, keep, out + c * stride_oc, ok, VAE_OUT)
+            for c in tl.static_range(3):
+                p = tl.load(pix + c * stride_pc, mask=ok, other=0.0).to(compute_dtype)
+                shifted = _round_to(p - 0.5, pix_dtype)
+                filled = _round_to(shifted * keep + 0.5, pix_dtype)
+                if VAE_OUT:
+                    filled = _round_to(filled * 2.0 - 1.0, pix_dtype)
+                    filled = _round_to(filled, out_ptr.dtype.element_ty)
+                tl.store(out + c * stride_oc, filled.to(out_ptr.dtype.element_ty), mask=ok)
             if not VAE_OUT:
                 for c in range(3, channels):
                     tl.store(out + c * stride_oc, tl.load(pix + c * stride_pc, mask=ok), mask=ok)

@@ -60,9 +60,6 @@ class LaunchConfig(NamedTuple):
     # A run of the image pass is at least warm_up / warm_up_share rows long (its warm-up reads are cached
     # 1-byte scratch reads: a short run costs a little cache traffic, too few runs leave SMs idle).
     warm_up_share: int = 2
-    # The image pass reads each pixel's channels as one (pixel, 4) tile split into planes in registers,
-    # instead of three strided loads.
-    rgb_split: bool = False
 
     def warps(self, device: torch.device, num_warps: int) -> dict[str, int]:
         """Launch keywords for ``num_warps``: none under the interpreter, which takes no warps."""

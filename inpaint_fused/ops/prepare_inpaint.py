@@ -169,7 +169,6 @@ def _plan(
         SAME_SIZE=same_size,
         ROWS_BLOCK=config.rows_block_h,
         BLOCK_COUNTS=grows and not fused and config.block_counts(win),
-        RGB_SPLIT=config.rgb_split,
         BLOCK_H=block_h,
         BLOCK_W=block_w,
         **config.warps(device, fill_warps),

@@ -7,8 +7,8 @@ Two passes (launched by ``inpaint_fused/ops/prepare_inpaint.py``):
 - pass B, ``_inpaint_fill_kernel``: the vertical half over that scratch, the noise mask, the gray fill
   and the write of the VAE's input (the only pass when the mask does not grow).
 
-Small images grow their mask in one launch: pass B with ``FUSED`` recounts the horizontal half of each
-row it needs from the mask itself (``_box_row_bits``) instead of reading the scratch.
+Small images grow their mask in one launch: pass B with ``FUSED`` counts the box from the mask itself,
+the vertical half first, instead of reading the scratch.
 
 The running count, the scratch format and its block counts are shared with the diffusers family
 (``prepare_diffusers_inpaint.py``) through ``common.py``.
@@ -55,7 +55,7 @@ def _binary_row_segment(
 
 
 @triton.jit
-def _box_row_bits(
+def _mask_bits(
     mask_ptr,
     stride_mh,
     stride_mw,
@@ -69,31 +69,14 @@ def _box_row_bits(
     off_w,
     scale_h,
     scale_w,
-    win,
-    before,
     INVERT: tl.constexpr,
     SAME_SIZE: tl.constexpr,
 ):
-    """Bit 0 of pass A's scratch at ``rows`` x ``cols``, counted from the mask (the one-launch path).
-
-    ``cols`` is one tile ``c0 + arange(BLOCK_W)`` and ``win <= BLOCK_W``: each row's first window is
-    summed from the bits the tile loads anyway, then ``common._running_count`` along the row, as
-    pass A's ``SHORT`` tiles do. 0 on rows outside ``[0, x)``, as the scratch reads there.
-    Two mask reads per pixel (the second ``win`` columns on, from cache) and one tile-wide cumsum.
-    """
+    """The rounded mask (inverted for erosion) at ``rows`` x ``cols``; 0 outside ``[0, x) x [0, y)``."""
     row_ok = (rows >= 0) & (rows < x)
-    leaving = _binary_row_segment(
-        mask_ptr, stride_mh, stride_mw, h, w, rows, row_ok, cols - before, y, off_h, off_w, scale_h, scale_w,
-        INVERT, SAME_SIZE,
-    )  # fmt: skip
-    entering = _binary_row_segment(
-        mask_ptr, stride_mh, stride_mw, h, w, rows, row_ok, cols - before + win, y, off_h, off_w, scale_h, scale_w,
-        INVERT, SAME_SIZE,
-    )  # fmt: skip
-    t = tl.arange(0, cols.shape[1])[None, :]
-    z = tl.sum(tl.where(t < win, leaving, 0), axis=1)
-    count, _ = _running_count(z, entering, leaving, 1)
-    return (count > 0).to(tl.int32)
+    return _binary_row_segment(
+        mask_ptr, stride_mh, stride_mw, h, w, rows, row_ok, cols, y, off_h, off_w, scale_h, scale_w, INVERT, SAME_SIZE
+    )
 
 
 @triton.jit
@@ -289,9 +272,11 @@ def _inpaint_fill_kernel(
     same radius-independent running count as the horizontal pass (``common._running_count``), here
     down the rows: each tile reads the scratch at ``rows - before`` and ``rows - before + win`` and a
     per-column count carries between tiles. Without ``GROW`` the noise mask is the rounded resized mask itself.
-    With ``FUSED`` (one launch, no scratch; ``win <= BLOCK_W``) the horizontal bits of the rows
-    leaving and entering the window are counted from the mask (``_box_row_bits``), the ungrown
-    fill is the rounded mask, and each run first counts its ``win`` rows of window the same way.
+    With ``FUSED`` (one launch, no scratch; ``win <= BLOCK_W``) the box is counted from the mask, the
+    vertical half first: per column two running counts down the rows (``lead``, of the column where
+    each pixel's window starts, ``trail``, of the column one past its end: four mask reads per pixel,
+    from cache but the first), then one running count along the row over them (a warp-wide sum and
+    cumsum per row). The ungrown fill is the rounded mask; each run first sums its ``win`` rows.
 
     Gray fill, exactly as the seed's three in-place ops in the pixel dtype: ``t = p - 0.5``,
     ``t * m`` with ``m = 1 - fill`` (0 or 1, so exact), ``+ 0.5``; each rounded to the pixel
@@ -326,13 +311,21 @@ def _inpaint_fill_kernel(
     z = tl.zeros([BLOCK_W], dtype=tl.int32)
     if GROW:
         if FUSED:
+            col_t = tl.arange(0, BLOCK_W)[None, :]
+            z_trail = tl.zeros([BLOCK_W], dtype=tl.int32)
             first = r_start - before
             for f0 in range(first, first + win, BLOCK_H):
-                bits = _box_row_bits(
-                    mask_ptr, stride_mh, stride_mw, h, w, x, y, f0 + t, cols, off_h, off_w, scale_h, scale_w,
-                    win, before, INVERT, SAME_SIZE,
+                in_window = f0 + t < first + win
+                lead_bits = _mask_bits(
+                    mask_ptr, stride_mh, stride_mw, h, w, x, y, f0 + t, cols - before, off_h, off_w, scale_h,
+                    scale_w, INVERT, SAME_SIZE,
                 )  # fmt: skip
-                z += tl.sum(tl.where(f0 + t < first + win, bits, 0), axis=0)
+                trail_bits = _mask_bits(
+                    mask_ptr, stride_mh, stride_mw, h, w, x, y, f0 + t, cols - before + win, off_h, off_w, scale_h,
+                    scale_w, INVERT, SAME_SIZE,
+                )  # fmt: skip
+                z += tl.sum(tl.where(in_window, lead_bits, 0), axis=0)
+                z_trail += tl.sum(tl.where(in_window, trail_bits, 0), axis=0)
         else:
             z += _window_count(
                 scratch_ptr, r_start - before, win, cols, x, y, BLOCK_H, BLOCK_W, ROWS_BLOCK, BLOCK_COUNTS
@@ -343,18 +336,39 @@ def _inpaint_fill_kernel(
         ok = (rows < r_end) & col_ok
         if GROW:
             if FUSED:
-                leaving = _box_row_bits(
-                    mask_ptr, stride_mh, stride_mw, h, w, x, y, rows - before, cols, off_h, off_w, scale_h, scale_w,
-                    win, before, INVERT, SAME_SIZE,
+                # Vertical counts at each window's first column (lead) and one past its last (trail) ...
+                lead, z = _running_count(
+                    z,
+                    _mask_bits(
+                        mask_ptr, stride_mh, stride_mw, h, w, x, y, rows - before + win, cols - before, off_h, off_w,
+                        scale_h, scale_w, INVERT, SAME_SIZE,
+                    ),
+                    _mask_bits(
+                        mask_ptr, stride_mh, stride_mw, h, w, x, y, rows - before, cols - before, off_h, off_w,
+                        scale_h, scale_w, INVERT, SAME_SIZE,
+                    ),
+                    0,
                 )  # fmt: skip
-                entering = _box_row_bits(
-                    mask_ptr, stride_mh, stride_mw, h, w, x, y, rows - before + win, cols, off_h, off_w, scale_h,
-                    scale_w, win, before, INVERT, SAME_SIZE,
+                trail, z_trail = _running_count(
+                    z_trail,
+                    _mask_bits(
+                        mask_ptr, stride_mh, stride_mw, h, w, x, y, rows - before + win, cols - before + win, off_h,
+                        off_w, scale_h, scale_w, INVERT, SAME_SIZE,
+                    ),
+                    _mask_bits(
+                        mask_ptr, stride_mh, stride_mw, h, w, x, y, rows - before, cols - before + win, off_h, off_w,
+                        scale_h, scale_w, INVERT, SAME_SIZE,
+                    ),
+                    0,
                 )  # fmt: skip
+                # ... then the running count along each row over them: the first window sums the lead
+                # counts of its win columns, each next one adds a trail count and drops a lead count.
+                first_window = tl.sum(tl.where(col_t < win, lead, 0), axis=1)
+                count, _ = _running_count(first_window, trail, lead, 1)
             else:
                 leaving = _scratch_bits(scratch_ptr, rows - before, cols, x, y)
                 entering = _scratch_bits(scratch_ptr, rows - before + win, cols, x, y)
-            count, z = _running_count(z, entering, leaving, 0)
+                count, z = _running_count(z, entering, leaving, 0)
             if INVERT:
                 grown = (count == 0).to(tl.int32)
             else:

@@ -204,8 +204,9 @@ def test_diamond_band_nan_with_infinite_poison(device):
 @pytest.mark.parametrize(("h", "w"), [(1, 1), (3, 200), (200, 3), (37, 53), (64, 64), (5, 129)])
 @pytest.mark.parametrize("m", [0, 1, 6, 40])
 def test_band_length_bounds_the_lines_of_a_program(h, w, m):
-    """``_band_length`` (how many cells the programs of one line block cover) is at least the union of any
-    ``block_l`` consecutive lines' intervals of the band, counted here cell by cell on the grid."""
+    """``_band_lengths`` (how many cells the programs of one line block cover) is at least the union of any
+    ``block_l`` consecutive lines' intervals of the band, counted here cell by cell on the grid; its
+    average is within a block's slack of the band's cells per line."""
     half = -(-(h + w + 3) // 2)
     for reach in (1, 2):
         for out in ((reach + 2 * m, reach, 2 * reach + 2 * m), (reach, reach, 2 * reach)):
@@ -224,7 +225,8 @@ def test_band_length_bounds_the_lines_of_a_program(h, w, m):
                     & (x - y <= w - 1 + b)
                 )
                 for block_l in (1, 4, 32):
-                    bound = expand_op._band_length(expand_op.Band(h, w, out, (0, 0, 0)), half, block_l)
+                    bound, mean = expand_op._band_lengths(expand_op.Band(h, w, out, (0, 0, 0)), half, block_l)
+                    assert int(inside.sum()) / half <= mean <= int(inside.sum()) / half + block_l + 2 * b + 3
                     for start in range(0, half, block_l):
                         cells = inside[start : start + block_l].any(0).nonzero()
                         if len(cells):

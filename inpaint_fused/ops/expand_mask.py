@@ -102,16 +102,18 @@ class Band(NamedTuple):
     src: tuple[int, int, int]
 
 
-def _band_length(band: Band, n: int, block_l: int) -> int:
-    """A bound on the output cells of ``block_l`` consecutive lines: what the programs of one line block cover.
+def _band_lengths(band: Band, n: int, block_l: int) -> tuple[int, int]:
+    """How many output cells the programs of one line block cover: at most, and on average over the grid.
 
     One line of ``D(a_x, a_y, b)`` spans at most ``min(2h - 2 + 2b, 2w - 2 + 2b, h + w - 2 + 2a_y)``
     along ``y``, half as many cells plus one; its ends move at most one cell from one line to the
-    next, so ``block_l`` lines add fewer than ``block_l`` cells.
+    next, so ``block_l`` lines add fewer than ``block_l`` cells. On average: the rectangle widened by
+    ``b`` holds about ``(h - 1 + b)(w - 1 + b) / 2`` cells of a parity class, over ``n`` lines.
     """
     _, a_y, b = band.out
     span = min(2 * band.h - 2 + 2 * b, 2 * band.w - 2 + 2 * b, band.h + band.w - 2 + 2 * a_y)
-    return min(n, span // 2 + 1 + block_l)
+    widest = min(n, span // 2 + 1 + block_l)
+    return widest, min(widest, cdiv((band.h - 1 + b) * (band.w - 1 + b), 2 * n) + block_l)
 
 
 def _running_max(
@@ -141,7 +143,9 @@ def _running_max(
         lines, n, scan = w, h, config.cols
         strides = (s_b, s_w, s_h, d_b, d_w, d_h)
     radius = min(radius, n - 1)
-    extent = n if band is None else _band_length(band, n, scan.block_l)
+    # A band's line blocks span from a few cells to the whole line: runs are cut from the average
+    # span, so that the widest blocks get several programs instead of one that all others wait for.
+    extent, typical = (n, n) if band is None else _band_lengths(band, n, scan.block_l)
     line_blocks = cdiv(lines, scan.block_l)
     if config.runs is None:
         target = config.programs_per_sm * _backend.multiprocessor_count(src.device.index)
@@ -151,7 +155,7 @@ def _running_max(
     # Each phase of a run reads its outputs, up to 3 radii of warm-up and a partial tile: keep runs
     # at least 4 radii and 4 tiles long, so that the extra reads stay a fraction whatever the radius.
     seg_len = max(
-        run_length(extent, scan.block_t, runs, 8 * radius), min(4 * scan.block_t, round_up(extent, scan.block_t))
+        run_length(typical, scan.block_t, runs, 8 * radius), min(4 * scan.block_t, round_up(typical, scan.block_t))
     )
     compute = tl.float64 if src.dtype == torch.float64 else tl.float32
     image = (0, 0) if band is None else (band.h, band.w)

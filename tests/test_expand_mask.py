@@ -359,7 +359,7 @@ def test_node_outside_comfyui_runs_and_returns_on_the_cpu():
 @pytest.mark.gpu
 @pytest.mark.parametrize("expand", [1, 16, -16, 64, -64])
 @pytest.mark.parametrize("tapered", [True, False])
-def test_gpu_node_and_kernels_on_larger_masks(expand, tapered):
+def test_gpu_node_and_kernels_on_larger_masks(poisoned_grid, expand, tapered):
     mask = _grey(2, 509, 767, seed=abs(expand))
     stock = reference.grow_mask_node(mask, expand, tapered)
     node = masks.grow_mask(mask, expand, tapered, device=torch.device("cuda"), output_device=torch.device("cpu"))
@@ -371,9 +371,21 @@ def test_gpu_node_and_kernels_on_larger_masks(expand, tapered):
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize(("h", "w"), [(1024, 1024), (3, 1500), (1500, 3), (1, 777), (640, 96)])
+def test_gpu_diamond_band_at_the_gpu_launch_settings(poisoned_grid, h, w):
+    """The GPU's tiles and runs (program bands that are unions of 32 lines, several runs per line block) on a
+    NaN-poisoned grid, radii of every class (no column pass, odd and even taps, past the image)."""
+    mask = _corner_extremes(h, w, seed=h + w).expand(2, h, w).contiguous().cuda()
+    for expand in (1, 2, 5, -6, 64, -129, min(h, w) + 1, h + w):
+        got = ifd.expand_mask(mask, expand, True)
+        assert torch.equal(got, expand_mask_torch(mask, expand, True)), (h, w, expand)
+
+
+@pytest.mark.gpu
 def test_gpu_kernels_equal_the_torch_path_over_random_shapes_dtypes_nan_and_radii():
     """The GPU scan (``tl.associative_scan``; the interpreter runs Hillis-Steele steps instead) against the
-    pure-torch path: odd shapes across tile seams, every float dtype, NaN, radii from 1 to past the image."""
+    pure-torch path: odd shapes across tile seams, every float dtype, NaN, radii from 1 to past the image; the
+    diamond's grid poisoned with infinities (the value the op would pick: a cell read outside its band shows)."""
     generator = torch.Generator().manual_seed(5)
     for trial in range(40):
         batch = int(torch.randint(1, 4, (1,), generator=generator))
@@ -385,7 +397,8 @@ def test_gpu_kernels_equal_the_torch_path_over_random_shapes_dtypes_nan_and_radi
         expand = int(torch.randint(-(h + w), h + w + 1, (1,), generator=generator))
         for tapered in (True, False):
             on_gpu = mask.cuda()
-            got = ifd.expand_mask(on_gpu, expand, tapered)
+            with _poison_grid(float("inf") if expand > 0 else float("-inf")):
+                got = ifd.expand_mask(on_gpu, expand, tapered)
             want = expand_mask_torch(on_gpu, expand, tapered)
             assert torch.equal(got.isnan(), want.isnan()), (trial, batch, h, w, dtype, expand, tapered)
             assert torch.equal(got.nan_to_num(), want.nan_to_num()), (trial, batch, h, w, dtype, expand, tapered)

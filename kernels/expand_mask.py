@@ -4,7 +4,10 @@ Two kernels. ``_running_max_kernel``: a running maximum along one axis (van Herk
 run along rows then columns for a square. The diamond ``|dx| + |dy| <= e`` is a square in the
 rotated coordinates ``u = i + j``, ``v = i - j`` on one parity lattice, so it reduces to the
 same running maxima (the first one reading the image through the rotation), then
-``_diamond_taps_kernel`` (see ``inpaint_fused.ops.expand_mask``). Erosion is the dilation of
+``_diamond_taps_kernel`` (see ``inpaint_fused.ops.expand_mask``). The rotated grid has about
+twice as many cells as the image has pixels; its two passes (``BAND``) write and read only the
+band that can reach the output, each line's cells in closed form (``_band_cells``): the cells the
+taps read, and for the row pass those plus the column windows' reach. Erosion is the dilation of
 the negated mask (``NEGATE``): negation is exact, values are only selected, so every result is
 one of the input values.
 NaN propagates: a window holding a NaN gives NaN. ``COMPUTE`` is float64 for float64 masks and
@@ -273,7 +276,8 @@ def _diamond_taps_kernel(
     maximum over ``(i, j) + a(1, 1) + b(1, -1)``, ``|a|, |b| <= m``.
     The diamond of radius ``2m + 1`` is ``S_m`` over the 5-point cross (``EVEN`` false); that of
     radius ``2m + 2`` is ``S_m`` over the 13-point diamond of radius 2. Taps outside the image
-    read the margin of ``s``, which is exact there. Reads 5 or 13 cached cells per pixel (the
+    read the margin of ``s``, which is exact there: the grid's last pass wrote every cell within L1
+    distance 2 (``EVEN``) or 1 of the image, and only those are read. Reads 5 or 13 cached cells per pixel (the
     rotated grid of this mask stays in L2 for a tile), writes one pixel.
     """
     b = tl.program_id(0).to(tl.int64)

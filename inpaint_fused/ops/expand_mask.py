@@ -31,8 +31,9 @@ Working back from the output:
 
 Every cell that is read was therefore written by the pass before, with its exact value; the rest of
 the grid is never written nor read (``_new_grid`` leaves it uninitialised; the tests fill it with
-NaN and infinities). Each program scans the union of its lines' intervals, and programs whose lines
-have none exit at once.
+NaN and infinities). Each program scans the union of its lines' intervals, programs whose lines
+have none exit at once, and a line block's runs are cut from the average band (``_band_lengths``),
+so that the widest blocks get several programs.
 
 Radii are clipped where more changes nothing (the square per axis at ``n - 1``, the diamond at
 ``h + w - 2``); the cost per pixel does not depend on them. Erosion is the dilation of ``-mask``.

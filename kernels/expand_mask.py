@@ -163,6 +163,7 @@ def _running_max_kernel(
     ``ROTATED``: ``src`` is the images themselves (program ``b`` reads image ``b // 2``) and the
     source cells are those where a pixel lands: the first pass of a diamond needs no rotated copy.
     """
+    tl.static_assert(BAND or not ROTATED, "the rotated pass reads the pixels through its band")
     b = tl.program_id(0).to(tl.int64)
     line = tl.program_id(1) * BLOCK_L + tl.arange(0, BLOCK_L)[None, :]
     lines_ok = line < lines

@@ -7,6 +7,7 @@ CPU-only ComfyUI runs) takes the full matrix of sizes and radii.
 """
 
 import functools
+from unittest import mock
 
 import pytest
 import torch
@@ -42,6 +43,28 @@ def _stock(mask: torch.Tensor, expand: int, tapered: bool) -> torch.Tensor:
     if mask.dtype in (torch.float32, torch.float64):
         return reference.grow_mask_node(mask.cpu(), expand, tapered)
     return reference.grow_mask_node(mask.cpu().double(), expand, tapered).to(mask.dtype)
+
+
+def _poison_grid(value: float):
+    """Patch the diamond's rotated-grid allocation to come back filled with ``value``: a pass that reads a
+    cell the pass before did not write (outside the band it scans) puts ``value`` (NaN, an infinity) into
+    the output."""
+    allocate = expand_op._new_grid
+    return mock.patch.object(expand_op, "_new_grid", lambda mask, half: allocate(mask, half).fill_(value))
+
+
+@pytest.fixture
+def poisoned_grid():
+    with _poison_grid(float("nan")):
+        yield
+
+
+def _corner_extremes(h: int, w: int, seed: int, dtype=torch.float32) -> torch.Tensor:
+    """A grey mask whose maxima and minima sit in the corners, the pixels the grid's band ends on."""
+    mask = _grey(1, h, w, seed) * 0.5 + 0.25
+    mask[0, 0, 0], mask[0, -1, -1] = 1.0, 0.875
+    mask[0, 0, -1], mask[0, -1, 0] = 0.0, 0.125
+    return mask.to(dtype)
 
 
 # --- the reference itself, by hand
@@ -105,7 +128,7 @@ def test_torch_path_keeps_the_dtype(dtype):
     ],
 )
 @pytest.mark.parametrize("tapered", [True, False])
-def test_kernels_equal_stock(device, h, w, expands, tapered):
+def test_kernels_equal_stock(device, poisoned_grid, h, w, expands, tapered):
     for i, expand in enumerate(expands):
         mask = _grey(2, h, w, seed=10 + i) if i % 2 == 0 else _binary(2, h, w, seed=10 + i)
         out = ifd.expand_mask(mask.to(device), expand, tapered)
@@ -114,7 +137,7 @@ def test_kernels_equal_stock(device, h, w, expands, tapered):
 
 
 @pytest.mark.parametrize(("expand", "tapered"), [(2, True), (-5, True), (-12, False)])
-def test_kernels_cross_tile_and_program_seams(device, monkeypatch, expand, tapered):
+def test_kernels_cross_tile_and_program_seams(device, monkeypatch, poisoned_grid, expand, tapered):
     """Small tiles and three programs per line: carries between tiles and runs meeting mid-window."""
     if device.type == "cuda":
         pytest.skip("the interpreter's launch settings only")
@@ -123,6 +146,91 @@ def test_kernels_cross_tile_and_program_seams(device, monkeypatch, expand, taper
     monkeypatch.setattr(expand_op, "INTERPRETER_CONFIG", config)
     mask = _grey(1, 29, 41, seed=expand)
     assert torch.equal(ifd.expand_mask(mask, expand, tapered).cpu(), _stock(mask, expand, tapered))
+
+
+# The diamond scans only a band of its rotated grid (ops.expand_mask: D(e, e, 2e) and D(e + 2m, e, 2e + 2m)); a
+# grid filled with NaN shows any cell read that no pass wrote. Thin images and radii around their sides put
+# the band's ends and corners everywhere: m = (radius - 1) // 2 below, at and above h, past h + w.
+@pytest.mark.parametrize(
+    ("h", "w", "expands"),
+    [
+        (3, 200, [6, -7, 9, 300]),
+        (200, 3, [-6, 7, -9, -250]),
+        (1, 97, [1, -2, 3, 96, -200]),
+        (97, 1, [-1, 2, -95, 200]),
+        (9, 11, [1, -2, 9, 10, -19, 30]),
+    ],
+)
+def test_diamond_band_on_thin_images_and_radii_around_their_sides(device, poisoned_grid, h, w, expands):
+    for i, expand in enumerate(expands):
+        mask = _corner_extremes(h, w, seed=i + h).to(device)
+        assert torch.equal(ifd.expand_mask(mask, expand, True).cpu(), _stock(mask.cpu(), expand, True)), expand
+
+
+def test_diamond_band_across_small_tiles(device, monkeypatch, poisoned_grid):
+    """Lines of four: program bands that are unions of a few lines, most programs outside the band."""
+    if device.type == "cuda":
+        pytest.skip("the interpreter's launch settings only")
+    small = expand_op.ScanConfig(8, 4, 1)
+    monkeypatch.setattr(expand_op, "INTERPRETER_CONFIG", expand_op.ExpandConfig(small, small, small, 8, 8, 1, 1, 3))
+    for h, w, expand in [(3, 40, 5), (40, 3, -8), (6, 7, 12)]:
+        mask = _corner_extremes(h, w, seed=expand)
+        assert torch.equal(ifd.expand_mask(mask, expand, True), _stock(mask, expand, True)), (h, w, expand)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
+def test_diamond_band_keeps_the_dtype(device, poisoned_grid, dtype):
+    mask = _corner_extremes(5, 31, seed=7, dtype=dtype).to(device)
+    for expand in (4, -7):
+        out = ifd.expand_mask(mask, expand, True)
+        assert out.dtype == dtype and torch.equal(out.cpu(), _stock(mask.cpu(), expand, True)), expand
+
+
+def test_diamond_band_nan_with_infinite_poison(device):
+    """NaN in the mask, the grid poisoned with the value the op would pick (``+inf`` growing, ``-inf`` eroding)."""
+    mask = _corner_extremes(6, 23, seed=1)
+    mask[0, 0, 22] = float("nan")
+    mask[0, 3, 5] = float("nan")
+    nan_at = torch.isnan(mask).float()
+    for expand in (3, -6):
+        with _poison_grid(float("inf") if expand > 0 else float("-inf")):
+            out = ifd.expand_mask(mask.to(device), expand, True).cpu()
+        window_has_nan = reference.grow_mask_node(nan_at, abs(expand), True) > 0
+        assert torch.equal(torch.isnan(out), window_has_nan)
+        expected = _stock(torch.nan_to_num(mask, nan=float("-inf") if expand > 0 else float("inf")), expand, True)
+        assert torch.equal(out[~window_has_nan], expected[~window_has_nan])
+
+
+@pytest.mark.parametrize(("h", "w"), [(1, 1), (3, 200), (200, 3), (37, 53), (64, 64), (5, 129)])
+@pytest.mark.parametrize("m", [0, 1, 6, 40])
+def test_band_length_bounds_the_lines_of_a_program(h, w, m):
+    """``_band_lengths`` (how many cells the programs of one line block cover) is at least the union of any
+    ``block_l`` consecutive lines' intervals of the band, counted here cell by cell on the grid; its
+    average is within a block's slack of the band's cells per line."""
+    half = -(-(h + w + 3) // 2)
+    for reach in (1, 2):
+        for out in ((reach + 2 * m, reach, 2 * reach + 2 * m), (reach, reach, 2 * reach)):
+            a_x, a_y, b = out
+            for parity in (0, 1):
+                x = 2 * torch.arange(half)[:, None] + parity
+                y = 2 * torch.arange(half)[None, :] + (parity + w + 1) % 2
+                inside = (
+                    (x >= 2 - a_x)
+                    & (x <= h + w + a_x)
+                    & (y >= 2 - a_y)
+                    & (y <= h + w + a_y)
+                    & (x + y >= w + 3 - b)
+                    & (x + y <= 2 * h + w + 1 + b)
+                    & (x - y >= 1 - w - b)
+                    & (x - y <= w - 1 + b)
+                )
+                for block_l in (1, 4, 32):
+                    bound, mean = expand_op._band_lengths(expand_op.Band(h, w, out, (0, 0, 0)), half, block_l)
+                    assert int(inside.sum()) / half <= mean <= int(inside.sum()) / half + block_l + 2 * b + 3
+                    for start in range(0, half, block_l):
+                        cells = inside[start : start + block_l].any(0).nonzero()
+                        if len(cells):
+                            assert cells[-1] - cells[0] + 1 <= bound, (parity, block_l, start)
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
@@ -194,7 +302,9 @@ def test_fuzz_torch_path(h, w, expand, tapered, seed):
 def test_fuzz_kernels(h, w, expand, tapered, seed):
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     mask = _grey(1, h, w, seed)
-    assert torch.equal(ifd.expand_mask(mask.to(device), expand, tapered).cpu(), _stock(mask, expand, tapered))
+    with _poison_grid(float("nan")):
+        out = ifd.expand_mask(mask.to(device), expand, tapered).cpu()
+    assert torch.equal(out, _stock(mask, expand, tapered))
 
 
 @pytest.mark.parametrize(
@@ -249,7 +359,7 @@ def test_node_outside_comfyui_runs_and_returns_on_the_cpu():
 @pytest.mark.gpu
 @pytest.mark.parametrize("expand", [1, 16, -16, 64, -64])
 @pytest.mark.parametrize("tapered", [True, False])
-def test_gpu_node_and_kernels_on_larger_masks(expand, tapered):
+def test_gpu_node_and_kernels_on_larger_masks(poisoned_grid, expand, tapered):
     mask = _grey(2, 509, 767, seed=abs(expand))
     stock = reference.grow_mask_node(mask, expand, tapered)
     node = masks.grow_mask(mask, expand, tapered, device=torch.device("cuda"), output_device=torch.device("cpu"))
@@ -261,9 +371,21 @@ def test_gpu_node_and_kernels_on_larger_masks(expand, tapered):
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize(("h", "w"), [(1024, 1024), (3, 1500), (1500, 3), (1, 777), (640, 96)])
+def test_gpu_diamond_band_at_the_gpu_launch_settings(poisoned_grid, h, w):
+    """The GPU's tiles and runs (program bands that are unions of 32 lines, several runs per line block) on a
+    NaN-poisoned grid, radii of every class (no column pass, odd and even taps, past the image)."""
+    mask = _corner_extremes(h, w, seed=h + w).expand(2, h, w).contiguous().cuda()
+    for expand in (1, 2, 5, -6, 64, -129, min(h, w) + 1, h + w):
+        got = ifd.expand_mask(mask, expand, True)
+        assert torch.equal(got, expand_mask_torch(mask, expand, True)), (h, w, expand)
+
+
+@pytest.mark.gpu
 def test_gpu_kernels_equal_the_torch_path_over_random_shapes_dtypes_nan_and_radii():
     """The GPU scan (``tl.associative_scan``; the interpreter runs Hillis-Steele steps instead) against the
-    pure-torch path: odd shapes across tile seams, every float dtype, NaN, radii from 1 to past the image."""
+    pure-torch path: odd shapes across tile seams, every float dtype, NaN, radii from 1 to past the image; the
+    diamond's grid poisoned with infinities (the value the op would pick: a cell read outside its band shows)."""
     generator = torch.Generator().manual_seed(5)
     for trial in range(40):
         batch = int(torch.randint(1, 4, (1,), generator=generator))
@@ -275,7 +397,8 @@ def test_gpu_kernels_equal_the_torch_path_over_random_shapes_dtypes_nan_and_radi
         expand = int(torch.randint(-(h + w), h + w + 1, (1,), generator=generator))
         for tapered in (True, False):
             on_gpu = mask.cuda()
-            got = ifd.expand_mask(on_gpu, expand, tapered)
+            with _poison_grid(float("inf") if expand > 0 else float("-inf")):
+                got = ifd.expand_mask(on_gpu, expand, tapered)
             want = expand_mask_torch(on_gpu, expand, tapered)
             assert torch.equal(got.isnan(), want.isnan()), (trial, batch, h, w, dtype, expand, tapered)
             assert torch.equal(got.nan_to_num(), want.nan_to_num()), (trial, batch, h, w, dtype, expand, tapered)

@@ -137,18 +137,20 @@ def sweep_diffusers(copy_rate: float) -> None:
 
 EXPAND_CONFIGS = {
     "x default": expand_mask.GPU_CONFIG,
-    "y rows 32x32": expand_mask.GPU_CONFIG._replace(rows=expand_mask.ScanConfig(32, 32, 4)),
-    "z rows 64x16 cols 16x64": expand_mask.GPU_CONFIG._replace(
-        rows=expand_mask.ScanConfig(64, 16, 4), cols=expand_mask.ScanConfig(16, 64, 4)
+    "r rot 16x32 w4 p16": expand_mask.GPU_CONFIG._replace(
+        rotated=expand_mask.ScanConfig(16, 32, 4), programs_per_sm=16
     ),
-    "w all 32x32 w2": expand_mask.GPU_CONFIG._replace(
-        rows=expand_mask.ScanConfig(32, 32, 2),
-        cols=expand_mask.ScanConfig(32, 32, 2),
-        rotated=expand_mask.ScanConfig(32, 32, 2),
+    "t taps 8x64 r16 p16": expand_mask.GPU_CONFIG._replace(
+        rotated=expand_mask.ScanConfig(16, 32, 4), programs_per_sm=16, tile_h=8
     ),
-    "v taps 32x32 p16": expand_mask.GPU_CONFIG._replace(tile_h=32, tile_w=32, programs_per_sm=16),
-    "u cols 8x128 rot 16x64": expand_mask.GPU_CONFIG._replace(
-        cols=expand_mask.ScanConfig(8, 128, 4), rotated=expand_mask.ScanConfig(16, 64, 4)
+    "t taps 8x32 r16 p16": expand_mask.GPU_CONFIG._replace(
+        rotated=expand_mask.ScanConfig(16, 32, 4), programs_per_sm=16, tile_h=8, tile_w=32
+    ),
+    "t taps 4x64 w2 r16 p16": expand_mask.GPU_CONFIG._replace(
+        rotated=expand_mask.ScanConfig(16, 32, 4), programs_per_sm=16, tile_h=4, tile_warps=2
+    ),
+    "t taps 8x64 r16 p32": expand_mask.GPU_CONFIG._replace(
+        rotated=expand_mask.ScanConfig(16, 32, 4), programs_per_sm=32, tile_h=8
     ),
 }
 EXPAND_CASES = [(f"e{e} {'taper' if taper else 'square'}", e, taper) for taper in (True, False) for e in (1, 16, 64)]
@@ -174,6 +176,7 @@ def sweep_expand(copy_rate: float) -> None:
                 f"{label} {seconds * 1e6:6.1f}us {moved / seconds / copy_rate * 100:3.0f}%{'' if same else ' DIFF'}"
             )
         print(f"{config_name:26s} " + "  ".join(cells), flush=True)
+        print("    " + "; ".join(compiled_stats(("_running_max_kernel", "_diamond_taps_kernel"))), flush=True)
     expand_mask.GPU_CONFIG = default_config
 
 

@@ -137,21 +137,12 @@ def sweep_diffusers(copy_rate: float) -> None:
 
 EXPAND_CONFIGS = {
     "x default": expand_mask.GPU_CONFIG,
-    "r rot 16x32 w4 p16": expand_mask.GPU_CONFIG._replace(
-        rotated=expand_mask.ScanConfig(16, 32, 4), programs_per_sm=16
+    "f former (rot 32x32, taps 16x64, p8)": expand_mask.GPU_CONFIG._replace(
+        rotated=expand_mask.ScanConfig(32, 32, 4), tile_h=16, programs_per_sm=8
     ),
-    "t taps 8x64 r16 p16": expand_mask.GPU_CONFIG._replace(
-        rotated=expand_mask.ScanConfig(16, 32, 4), programs_per_sm=16, tile_h=8
-    ),
-    "t taps 8x32 r16 p16": expand_mask.GPU_CONFIG._replace(
-        rotated=expand_mask.ScanConfig(16, 32, 4), programs_per_sm=16, tile_h=8, tile_w=32
-    ),
-    "t taps 4x64 w2 r16 p16": expand_mask.GPU_CONFIG._replace(
-        rotated=expand_mask.ScanConfig(16, 32, 4), programs_per_sm=16, tile_h=4, tile_warps=2
-    ),
-    "t taps 8x64 r16 p32": expand_mask.GPU_CONFIG._replace(
-        rotated=expand_mask.ScanConfig(16, 32, 4), programs_per_sm=32, tile_h=8
-    ),
+    "p p32": expand_mask.GPU_CONFIG._replace(programs_per_sm=32),
+    "t taps 8x32": expand_mask.GPU_CONFIG._replace(tile_w=32),
+    "r rot 8x32 w2": expand_mask.GPU_CONFIG._replace(rotated=expand_mask.ScanConfig(8, 32, 2)),
 }
 EXPAND_CASES = [(f"e{e} {'taper' if taper else 'square'}", e, taper) for taper in (True, False) for e in (1, 16, 64)]
 

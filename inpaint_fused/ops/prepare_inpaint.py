@@ -48,8 +48,8 @@ class OneLaunch(NamedTuple):
 
     The box is then counted from the mask, each mask bit read four times (from cache but once), instead of
     once into a scratch, and each run first sums its ``win`` rows: more GPU time (14.1 against 10.2 us at 1024²
-    g6 on the H200) for one Triton launch less, which costs more host time than that (68-70 against 96-119 us
-    per eager call).
+    g6 on the H200) for one Triton launch less, which costs more host time than that (44-70 against 62-119 us
+    per eager call, three runs).
     A CUDA graph replays no host work, so a capture takes the two launches.
     """
 
@@ -63,7 +63,7 @@ class OneLaunch(NamedTuple):
 
 # Swept on the H200 (bench/sweep_configs.py --one-launch, bench/results/sweep-h200-becfdf9.log and
 # sweep-h200-1f40cb9.log): one-row tiles of 64 columns, one warp, runs of at least win / 8 rows. Up to 2 Mpx and
-# windows of 64 the GPU time it adds (at most 13 us) stays under the host time it saves (28-49 us).
+# windows of 64 the GPU time it adds (at most 13 us) stays under the host time it saves (18-49 us).
 GPU_ONE_LAUNCH = OneLaunch(1 << 21, 64, 1, 64, 1, 8)
 # Off under the interpreter, whose small images would all take it: tests switch it on to cover it.
 INTERPRETER_ONE_LAUNCH = OneLaunch(0, 64, 16, 64, 1, 2)

@@ -140,27 +140,35 @@ EXPAND_CONFIGS = {
     "f former (rot 32x32, taps 16x64, p8)": expand_mask.GPU_CONFIG._replace(
         rotated=expand_mask.ScanConfig(32, 32, 4), tile_h=16, programs_per_sm=8
     ),
-    "p p32": expand_mask.GPU_CONFIG._replace(programs_per_sm=32),
-    "t taps 8x32": expand_mask.GPU_CONFIG._replace(tile_w=32),
-    "r rot 8x32 w2": expand_mask.GPU_CONFIG._replace(rotated=expand_mask.ScanConfig(8, 32, 2)),
+    "n runs 2 radii": expand_mask.GPU_CONFIG._replace(run_radii=4),
+    "n runs 1 radius": expand_mask.GPU_CONFIG._replace(run_radii=2),
+    "n runs 1 radius p32": expand_mask.GPU_CONFIG._replace(run_radii=2, programs_per_sm=32),
 }
 EXPAND_CASES = [(f"e{e} {'taper' if taper else 'square'}", e, taper) for taper in (True, False) for e in (1, 16, 64)]
+EXPAND_CASES_ONE = [(f"e{e} {'taper' if taper else 'square'}", e, taper) for taper in (True, False) for e in (1, 64)]
 
 
 def sweep_expand(copy_rate: float) -> None:
-    """``expand_mask`` of a 16 x 1024^2 grey mask under each of ``EXPAND_CONFIGS``, checked against the default's."""
+    """``expand_mask`` of a 16 x 1024^2 and a 1024^2 grey mask under each of ``EXPAND_CONFIGS``, checked against
+    the default's."""
     default_config = expand_mask.GPU_CONFIG
     rows = torch.linspace(0, 1, 1024, device="cuda").view(1, -1, 1)
     cols = torch.linspace(0, 1, 1024, device="cuda").view(1, 1, -1)
     phase = torch.arange(16, device="cuda", dtype=torch.float32).view(-1, 1, 1)
     mask = (torch.sin(cols * 22.3 + phase) * torch.cos(rows * 16.6) * 1.5 + 0.5).clamp(0, 1)
-    moved = 2 * mask.numel() * 4
-    calls = {label: (lambda e=e, t=taper: ifd.expand_mask(mask, e, t)) for label, e, taper in EXPAND_CASES}
-    expected = {label: fn().clone() for label, fn in calls.items()}
+    calls = {}
+    for batch in (16, 1):
+        for label, e, taper in EXPAND_CASES if batch == 16 else EXPAND_CASES_ONE:
+            one = mask[:batch]
+            calls[f"{'' if batch == 16 else '1x '}{label}"] = (
+                lambda m=one, e=e, t=taper: ifd.expand_mask(m, e, t),
+                2 * one.numel() * 4,
+            )
+    expected = {label: fn().clone() for label, (fn, _) in calls.items()}
     for config_name, config in EXPAND_CONFIGS.items():
         expand_mask.GPU_CONFIG = config
         cells = []
-        for label, fn in calls.items():
+        for label, (fn, moved) in calls.items():
             same = torch.equal(fn(), expected[label])
             seconds = do_bench_cudagraph(fn) * 1e-3
             cells.append(

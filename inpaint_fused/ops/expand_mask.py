@@ -64,7 +64,8 @@ class ExpandConfig(NamedTuple):
     rotated grid (read from the image along its anti-diagonals), the taps' tiles, programs per SM.
 
     ``runs`` fixes the number of programs per line block under the interpreter, which has no SMs
-    to fill (more than one, so that CI exercises the seams between them).
+    to fill (more than one, so that CI exercises the seams between them). A run is at least
+    ``run_radii / 2`` radii long (and 4 tiles): each of its phases also reads up to 3 radii of warm-up.
     """
 
     rows: ScanConfig
@@ -75,6 +76,7 @@ class ExpandConfig(NamedTuple):
     tile_warps: int
     programs_per_sm: int
     runs: Optional[int]
+    run_radii: int = 8
 
 
 # Swept on the H200 (bench/sweep_configs.py --expand, bench/results/sweep-h200-expand-*.log): the passes along
@@ -156,9 +158,10 @@ def _running_max(
     else:
         runs = config.runs
     # Each phase of a run reads its outputs, up to 3 radii of warm-up and a partial tile: keep runs
-    # at least 4 radii and 4 tiles long, so that the extra reads stay a fraction whatever the radius.
+    # at least run_radii / 2 radii and 4 tiles long, so that the extra reads stay a fraction whatever the radius.
     seg_len = max(
-        run_length(typical, scan.block_t, runs, 8 * radius), min(4 * scan.block_t, round_up(typical, scan.block_t))
+        run_length(typical, scan.block_t, runs, config.run_radii * radius),
+        min(4 * scan.block_t, round_up(typical, scan.block_t)),
     )
     compute = tl.float64 if src.dtype == torch.float64 else tl.float32
     image = (0, 0) if band is None else (band.h, band.w)

@@ -137,10 +137,10 @@ def sweep_diffusers(copy_rate: float) -> None:
 
 EXPAND_CONFIGS = {
     "x default": expand_mask.GPU_CONFIG,
-    "f former (rot 32x32, taps 16x64, p8)": expand_mask.GPU_CONFIG._replace(
-        rotated=expand_mask.ScanConfig(32, 32, 4), tile_h=16, programs_per_sm=8
+    "f former (rot 32x32, taps 16x64, p8, runs 4 radii)": expand_mask.GPU_CONFIG._replace(
+        rotated=expand_mask.ScanConfig(32, 32, 4), tile_h=16, programs_per_sm=8, run_radii=8
     ),
-    "n runs 2 radii": expand_mask.GPU_CONFIG._replace(run_radii=4),
+    "n runs 4 radii": expand_mask.GPU_CONFIG._replace(run_radii=8),
     "n runs 1 radius": expand_mask.GPU_CONFIG._replace(run_radii=2),
     "n runs 1 radius p32": expand_mask.GPU_CONFIG._replace(run_radii=2, programs_per_sm=32),
 }

@@ -81,11 +81,16 @@ class ExpandConfig(NamedTuple):
 
 # Swept on the H200 (bench/sweep_configs.py --expand, bench/results/sweep-h200-expand-*.log): the passes along
 # rows and columns coalesced along the contiguous axis; the rotated pass 16 x 32 (80 registers; 32 x 32 took 136,
-# which held it at 19 % occupancy); taps tiles of 8 x 64 (54 registers against 168); 16 programs per SM. At
+# which held it at 19 % occupancy); taps tiles of 8 x 64 (54 registers against 168); 16 programs per SM; runs of
+# at least 2 radii (4 made one 1024^2 mask's square e64 wait on two programs per line: 45.5 against 36.8 us). At
 # 16 x 1024^2 tapered e1 / e64: 257 / 580 us against 354 / 729 us; square within 2 %.
-GPU_CONFIG = ExpandConfig(ScanConfig(128, 8, 4), ScanConfig(32, 32, 4), ScanConfig(16, 32, 4), 8, 64, 4, 16, None)
+GPU_CONFIG = ExpandConfig(
+    ScanConfig(128, 8, 4), ScanConfig(32, 32, 4), ScanConfig(16, 32, 4), 8, 64, 4, 16, None, run_radii=4
+)
 # The interpreter pays per operation, not per element: large tiles. Tests shrink them to cross seams.
-INTERPRETER_CONFIG = ExpandConfig(ScanConfig(64, 64, 1), ScanConfig(64, 64, 1), ScanConfig(64, 64, 1), 64, 64, 1, 1, 2)
+INTERPRETER_CONFIG = ExpandConfig(
+    ScanConfig(64, 64, 1), ScanConfig(64, 64, 1), ScanConfig(64, 64, 1), 64, 64, 1, 1, 2, run_radii=4
+)
 
 
 def _triton_meta(device: torch.device, config: ScanConfig | int) -> dict:

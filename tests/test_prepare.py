@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 
@@ -283,6 +284,11 @@ def test_modify_mask_alone(device, offset):
     seed=st.integers(0, 2**31 - 1),
 )
 def test_random_combinations(height, width, mask_h, mask_w, batches, value, was, ratio, channels, vae_dtype, seed):
+    check_random_case(height, width, mask_h, mask_w, batches, value, was, ratio, channels, vae_dtype, seed)
+
+
+def check_random_case(height, width, mask_h, mask_w, batches, value, was, ratio, channels, vae_dtype, seed):
+    """One drawn case against the reference (``value`` is the grow, made non-negative, unless ``was``)."""
     device = torch.device("cuda" if ON_GPU else "cpu")
     value = value if was else abs(value)
     g = torch.Generator().manual_seed(seed)
@@ -477,15 +483,25 @@ def test_launch_plans_are_cached_per_layout(device):
 # --- one launch for small calls ---------------------------------------------------------------------
 
 
-@pytest.fixture
-def one_launch(monkeypatch):
+@contextlib.contextmanager
+def every_call_in_one_launch():
     """Every growing call whose window fits a tile takes the one-launch path (off by default under the
-    interpreter)."""
+    interpreter); yields the op module."""
     from inpaint_fused.ops import prepare_inpaint as op_module
 
-    for name in ("INTERPRETER_ONE_LAUNCH", "GPU_ONE_LAUNCH"):
-        monkeypatch.setattr(op_module, name, getattr(op_module, name)._replace(max_pixels=1 << 40, max_win=64))
-    return op_module
+    saved = op_module.INTERPRETER_ONE_LAUNCH, op_module.GPU_ONE_LAUNCH
+    op_module.INTERPRETER_ONE_LAUNCH = saved[0]._replace(max_pixels=1 << 40, max_win=64)
+    op_module.GPU_ONE_LAUNCH = saved[1]._replace(max_pixels=1 << 40, max_win=64)
+    try:
+        yield op_module
+    finally:
+        op_module.INTERPRETER_ONE_LAUNCH, op_module.GPU_ONE_LAUNCH = saved
+
+
+@pytest.fixture
+def one_launch():
+    with every_call_in_one_launch() as op_module:
+        yield op_module
 
 
 @pytest.mark.parametrize(
@@ -531,27 +547,15 @@ def test_one_launch_is_taken_for_small_calls_only(device, monkeypatch):
     from inpaint_fused.ops import launch
     from inpaint_fused.ops import prepare_inpaint as op_module
 
-    on_gpu = device.type == "cuda"
-    name = "GPU_ONE_LAUNCH" if on_gpu else "INTERPRETER_ONE_LAUNCH"
-    one_launch = getattr(op_module, name)._replace(max_pixels=2 * 32 * 48, max_win=8)
-    monkeypatch.setattr(op_module, name, one_launch)
-    config = op_module.GPU_CONFIG if on_gpu else op_module.INTERPRETER_CONFIG
+    name = "GPU_ONE_LAUNCH" if device.type == "cuda" else "INTERPRETER_ONE_LAUNCH"
+    monkeypatch.setattr(op_module, name, getattr(op_module, name)._replace(max_pixels=2 * 32 * 48, max_win=8))
     g = torch.Generator().manual_seed(5)
     mask = random_mask((1, 37, 53), device, g)
     scratches = []
     for batch, value in [(2, 6), (3, 6), (2, 9)]:
         pixels = random_pixels((batch, 37, 53, 3), device=device, generator=g)
         check(pixels, mask, value, vae_dtype=torch.bfloat16)
-        plan = op_module._plan(
-            (tuple(pixels.shape), pixels.stride()),
-            (tuple(mask.shape), mask.stride()),
-            device,
-            launch.core_morphology(value),
-            8,
-            torch.bfloat16,
-            config,
-            one_launch,
-        )
+        plan = op_module.plan_for(pixels, mask, launch.core_morphology(value), 8, torch.bfloat16)
         scratches.append(plan.scratch_shape)
     assert scratches == [None, (1, 32, 48), (1, 32, 48)]
 
@@ -570,17 +574,5 @@ def test_one_launch_is_taken_for_small_calls_only(device, monkeypatch):
     seed=st.integers(0, 2**31 - 1),
 )
 def test_one_launch_random_combinations(height, width, mask_h, mask_w, batches, value, was, ratio, vae_dtype, seed):
-    from inpaint_fused.ops import prepare_inpaint as op_module
-
-    device = torch.device("cuda" if ON_GPU else "cpu")
-    value = value if was else abs(value)
-    g = torch.Generator().manual_seed(seed)
-    pixels = random_pixels((batches[0], height, width, 3), device=device, generator=g)
-    mask = random_mask((batches[1], mask_h, mask_w), device, g)
-    saved = op_module.INTERPRETER_ONE_LAUNCH, op_module.GPU_ONE_LAUNCH
-    try:
-        op_module.INTERPRETER_ONE_LAUNCH = saved[0]._replace(max_pixels=1 << 40, max_win=64)
-        op_module.GPU_ONE_LAUNCH = saved[1]._replace(max_pixels=1 << 40, max_win=64)
-        check(pixels, mask, value, was=was, ratio=ratio, vae_dtype=vae_dtype)
-    finally:
-        op_module.INTERPRETER_ONE_LAUNCH, op_module.GPU_ONE_LAUNCH = saved
+    with every_call_in_one_launch():
+        check_random_case(height, width, mask_h, mask_w, batches, value, was, ratio, 3, vae_dtype, seed)

@@ -189,6 +189,24 @@ def _plan(
     )
 
 
+def plan_for(
+    pixels: Optional[torch.Tensor],
+    mask: torch.Tensor,
+    morph: Morphology,
+    ratio: int,
+    vae_dtype: Optional[torch.dtype],
+) -> _Plan:
+    """The cached launch plan of a call: the device's settings (a CUDA-graph capture takes two launches)."""
+    device = mask.device
+    if device.type == "cuda":
+        config = GPU_CONFIG
+        one_launch = CAPTURED_ONE_LAUNCH if torch.cuda.is_current_stream_capturing() else GPU_ONE_LAUNCH
+    else:
+        config, one_launch = INTERPRETER_CONFIG, INTERPRETER_ONE_LAUNCH
+    pixel_layout = None if pixels is None else (tuple(pixels.shape), pixels.stride())
+    return _plan(pixel_layout, (tuple(mask.shape), mask.stride()), device, morph, ratio, vae_dtype, config, one_launch)
+
+
 def _launch(
     pixels: Optional[torch.Tensor],
     mask: torch.Tensor,
@@ -197,14 +215,7 @@ def _launch(
     vae_dtype: Optional[torch.dtype],
 ) -> tuple[Optional[torch.Tensor], torch.Tensor]:
     """Allocate the outputs and launch the passes (the geometry comes from the cached ``_plan``)."""
-    device = mask.device
-    if device.type == "cuda":
-        config = GPU_CONFIG
-        one_launch = CAPTURED_ONE_LAUNCH if torch.cuda.is_current_stream_capturing() else GPU_ONE_LAUNCH
-    else:
-        config, one_launch = INTERPRETER_CONFIG, INTERPRETER_ONE_LAUNCH
-    pixel_layout = None if pixels is None else (tuple(pixels.shape), pixels.stride())
-    plan = _plan(pixel_layout, (tuple(mask.shape), mask.stride()), device, morph, ratio, vae_dtype, config, one_launch)
+    plan = plan_for(pixels, mask, morph, ratio, vae_dtype)
     kernels = _backend.load_kernels()
     noise = mask.new_empty(plan.noise_shape, dtype=torch.float32)
     if plan.scratch_shape is not None:

@@ -48,6 +48,25 @@ CASES = [
 ]
 
 
+def _timed_cells(calls: dict, expected: dict, copy_rate: float) -> list[str]:
+    """GPU time (CUDA-graph replay) and share of copy of each ``label: (fn, bytes moved)``, DIFF where the result
+    differs from ``expected[label]`` (a tensor or a sequence of them), FAILED where the config does not compile."""
+    cells = []
+    for label, (fn, moved) in calls.items():
+        try:
+            got, want = fn(), expected[label]
+            if isinstance(want, torch.Tensor):
+                got, want = [got], [want]
+            same = all(torch.equal(a, b) for a, b in zip(got, want, strict=True))
+            seconds = do_bench_cudagraph(fn) * 1e-3
+        except Exception as error:  # a config that does not compile: say so, go on
+            cells.append(f"{label} FAILED {type(error).__name__}")
+            continue
+        share = moved / seconds / copy_rate * 100
+        cells.append(f"{label} {seconds * 1e6:6.1f}us {share:3.0f}%{'' if same else ' DIFF'}")
+    return cells
+
+
 def compiled_stats(names=("_box_rows_kernel", "_inpaint_fill_kernel")):
     kernels = _backend.load_kernels()
     stats = []
@@ -121,14 +140,7 @@ def sweep_diffusers(copy_rate: float) -> None:
     expected = {label: [t.clone() for t in fn()] for label, (fn, _) in calls.items()}
     for config_name, config in DIFFUSERS_CONFIGS.items():
         prepare_diffusers_inpaint.GPU_CONFIG = config
-        cells = []
-        for label, (fn, moved) in calls.items():
-            same = all(torch.equal(a, b) for a, b in zip(fn(), expected[label], strict=True))
-            seconds = do_bench_cudagraph(fn) * 1e-3
-            cells.append(
-                f"{label} {seconds * 1e6:6.1f}us {moved / seconds / copy_rate * 100:3.0f}%{'' if same else ' DIFF'}"
-            )
-        print(f"{config_name:26s} " + "  ".join(cells))
+        print(f"{config_name:26s} " + "  ".join(_timed_cells(calls, expected, copy_rate)))
         print(
             "    " + "; ".join(compiled_stats(("_diffusers_grow_rows_kernel", "_diffusers_inpaint_kernel"))), flush=True
         )
@@ -167,14 +179,7 @@ def sweep_expand(copy_rate: float) -> None:
     expected = {label: fn().clone() for label, (fn, _) in calls.items()}
     for config_name, config in EXPAND_CONFIGS.items():
         expand_mask.GPU_CONFIG = config
-        cells = []
-        for label, (fn, moved) in calls.items():
-            same = torch.equal(fn(), expected[label])
-            seconds = do_bench_cudagraph(fn) * 1e-3
-            cells.append(
-                f"{label} {seconds * 1e6:6.1f}us {moved / seconds / copy_rate * 100:3.0f}%{'' if same else ' DIFF'}"
-            )
-        print(f"{config_name:26s} " + "  ".join(cells), flush=True)
+        print(f"{config_name:26s} " + "  ".join(_timed_cells(calls, expected, copy_rate)), flush=True)
         print("    " + "; ".join(compiled_stats(("_running_max_kernel", "_diamond_taps_kernel"))), flush=True)
     expand_mask.GPU_CONFIG = default_config
 
@@ -209,14 +214,7 @@ def sweep_one_launch(copy_rate: float) -> None:
     expected = {label: [t.clone() for t in fn()] for label, (fn, _) in calls.items()}
     for config_name, config in ONE_LAUNCH_CONFIGS.items():
         prepare_inpaint.GPU_ONE_LAUNCH = prepare_inpaint.CAPTURED_ONE_LAUNCH = config
-        cells = []
-        for label, (fn, moved) in calls.items():
-            same = all(torch.equal(a, b) for a, b in zip(fn(), expected[label], strict=True))
-            seconds = do_bench_cudagraph(fn) * 1e-3
-            cells.append(
-                f"{label} {seconds * 1e6:6.1f}us {moved / seconds / copy_rate * 100:3.0f}%{'' if same else ' DIFF'}"
-            )
-        print(f"{config_name:14s} " + "  ".join(cells), flush=True)
+        print(f"{config_name:14s} " + "  ".join(_timed_cells(calls, expected, copy_rate)), flush=True)
     prepare_inpaint.GPU_ONE_LAUNCH, prepare_inpaint.CAPTURED_ONE_LAUNCH = default
 
 
@@ -242,18 +240,7 @@ def main():
     expected = {label: [t.clone() for t in fn()] for label, (fn, _) in calls.items()}
     for config_name, config in ({} if args.skip_core else CONFIGS).items():
         prepare_inpaint.GPU_CONFIG = config
-        cells = []
-        for label, (fn, moved) in calls.items():
-            try:
-                same = all(torch.equal(a, b) for a, b in zip(fn(), expected[label], strict=True))
-                seconds = do_bench_cudagraph(fn) * 1e-3
-            except Exception as error:  # a config that does not compile: say so, go on
-                cells.append(f"{label} FAILED {type(error).__name__}")
-                continue
-            cells.append(
-                f"{label} {seconds * 1e6:6.1f}us {moved / seconds / copy_rate * 100:3.0f}%{'' if same else ' DIFF'}"
-            )
-        print(f"{config_name:26s} " + "  ".join(cells))
+        print(f"{config_name:26s} " + "  ".join(_timed_cells(calls, expected, copy_rate)))
         print("    " + "; ".join(compiled_stats()), flush=True)
     prepare_inpaint.GPU_CONFIG = default_config
     if args.diffusers:
